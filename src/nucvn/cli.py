@@ -1,0 +1,51 @@
+"""``nucvn`` / ``python -m nucvn``: the commands a person runs by hand.
+
+Each subcommand lives in its own module, which exposes ``add_arguments(parser)`` and
+``run(args) -> int``; this file only maps names to modules (imported lazily, so ``nucvn --help``
+stays fast and a command's heavy imports load only when it runs). A :class:`NucvnError` (bad file,
+key or parameter) is printed as one line without a traceback and exits with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from nucvn import __version__
+from nucvn.errors import NucvnError
+
+__all__ = ["COMMANDS", "main"]
+
+COMMANDS: dict[str, tuple[str, str]] = {
+    "inspect": ("nucvn.inspect_cmd", "summarise event files; draw one event"),
+}
+"""Subcommand name -> (module, one-line help)."""
+
+
+def _parser(argv: Sequence[str]) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="nucvn", description="NOvA-like neutrino event classification")
+    parser.add_argument("--version", action="version", version=f"nucvn {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, (module, help_text) in COMMANDS.items():
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        if name in argv:
+            importlib.import_module(module).add_arguments(p)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse ``argv`` and run the chosen subcommand; returns the exit status."""
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    args = _parser(args_list).parse_args(args_list)
+    module = importlib.import_module(COMMANDS[args.command][0])
+    try:
+        return int(module.run(args) or 0)
+    except NucvnError as exc:
+        print(f"nucvn {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,3 @@
+"""Fast simulation of NOvA-like neutrino events (../shared/SIMULATION.md)."""
+
+from __future__ import annotations
