@@ -248,7 +248,7 @@ def inspect_file(path: str | os.PathLike[str]) -> FileInfo:
     return info
 
 
-def _to_uint8(path: Path, raw: npt.NDArray[np.integer]) -> npt.NDArray[np.uint8]:
+def _to_uint8(raw: npt.NDArray[np.integer]) -> npt.NDArray[np.uint8]:
     if raw.dtype == np.uint8:
         return raw
     return np.clip(raw, 0, 255).astype(np.uint8)
@@ -322,8 +322,22 @@ class EventReader:
                             raw = img[start:stop]
                         except OSError as exc:
                             raise _fail(fi.path, IMAGE_KEY, f"events {start}..{stop} cannot be read ({exc})", "the file is truncated or corrupt; re-download it") from exc
-                        arr = _to_uint8(fi.path, raw).reshape((stop - start, *IMAGE_SHAPE))
+                        arr = _to_uint8(raw).reshape((stop - start, *IMAGE_SHAPE))
                     yield EventChunk(images=arr, meta=frame.iloc[start:stop].reset_index(drop=True), path=fi.path, start=start)
+
+    def event(self, i: int) -> EventChunk:
+        """Event ``i`` counted across all files (0-based), as a one-event chunk."""
+        if not 0 <= i < self.n_events:
+            raise NucvnError(f"event {i} does not exist: the files hold events 0..{self.n_events - 1}")
+        for fi in self.files:
+            if i < fi.n_events:
+                with _open(fi.path) as f:
+                    meta_ds = _meta_datasets(f)
+                    cols = {k: np.asarray(meta_ds[k][i]).reshape(-1) for k in fi.meta_keys}
+                    raw = f[IMAGE_KEY][i : i + 1]
+                return EventChunk(images=_to_uint8(raw).reshape((1, *IMAGE_SHAPE)), meta=pd.DataFrame(cols), path=fi.path, start=i)
+            i -= fi.n_events
+        raise AssertionError("unreachable")
 
     def read_metadata(self, keys: Sequence[str] | None = None) -> pd.DataFrame:
         """All metadata of all files as one DataFrame (small: no images), with ``file`` and
