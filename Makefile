@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: repro test venv bench clean-venv
+.PHONY: repro test venv bench clean-venv web-assets
 
 venv: $(STAMP)
 
@@ -17,11 +17,25 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e ".[test]"
 	touch $(STAMP)
 
-repro: $(STAMP)
-	$(VENV)/bin/dvc repro
+repro: $(STAMP) web-assets
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/dvc repro
 
-test: $(STAMP)
+test: $(STAMP) web-assets
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# vega, vega-lite and vega-embed for an offline `dvc plots show` (web/dvc_plots_template.html loads
+# them from .web/, ignored by git). Without npm the page falls back to the CDN.
+WEB := .web
+VEGA_PKGS := vega@5.33.1 vega-lite@5.23.0 vega-embed@6.29.0
+web-assets:
+	@if [ -s $(WEB)/vega.min.js ] && [ -s $(WEB)/vega-lite.min.js ] && [ -s $(WEB)/vega-embed.min.js ]; then :; \
+	elif command -v npm >/dev/null 2>&1; then \
+	  mkdir -p $(WEB) && tmp=$$(mktemp -d) && (cd $$tmp && npm pack --silent $(VEGA_PKGS) >/dev/null) && \
+	  for p in vega vega-lite vega-embed; do \
+	    tar -xzOf $$tmp/$$p-[0-9]*.tgz package/build/$$p.min.js > $(WEB)/.$$p.min.js.tmp && \
+	    mv $(WEB)/.$$p.min.js.tmp $(WEB)/$$p.min.js || exit 1; \
+	  done; rm -rf $$tmp; echo "web-assets: $(VEGA_PKGS) in $(WEB)/"; \
+	else echo "web-assets: npm not found; dvc plots show will load vega from the CDN"; fi
 
 bench: $(STAMP)
 	for b in bench/*.py; do $(PY) $$b || exit 1; done

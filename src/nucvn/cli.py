@@ -20,6 +20,9 @@ __all__ = ["COMMANDS", "main"]
 
 COMMANDS: dict[str, tuple[str, str]] = {
     "inspect": ("nucvn.inspect_cmd", "summarise event files; draw one event"),
+    "predict": ("nucvn.predict_cmd", "score event files with a trained model; write a CSV"),
+    "simulate": ("nucvn.sim.cli_simulate", "write simulated neutrinoN.h5 files (fast simulation)"),
+    "validate-sim": ("nucvn.sim.validate", "simulate samples and write validation plots + summary.json"),
 }
 """Subcommand name -> (module, one-line help)."""
 

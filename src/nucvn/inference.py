@@ -1,0 +1,98 @@
+"""Load a trained model and score events: the one path from ``data/model`` to probabilities.
+
+:func:`load_model` rebuilds the network from ``model.json`` (registry name and size arguments)
+and loads ``model.safetensors`` (no unpickling). :func:`predict_scores` applies the pixel scaling
+recorded at training time and returns ``sigmoid(logit)`` per event, for a
+:class:`~nucvn.shards.ShardDataset` or any iterable of ``uint8`` image batches ``(n, 2, 100, 80)``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import safetensors.torch
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from nucvn.distributed import DeviceName, resolve_device
+from nucvn.errors import NucvnError
+from nucvn.events import IMAGE_SHAPE
+from nucvn.models import INPUT_LAYOUT, create_model, scale_pixels
+from nucvn.shards import ShardDataset
+
+__all__ = ["MODEL_FILES", "load_model", "predict_scores"]
+
+MODEL_FILES = ("model.json", "model.safetensors")
+
+
+def load_model(model_dir: str | Path) -> tuple[nn.Module, dict[str, Any]]:
+    """``(model in eval mode on the CPU, config dict from model.json)`` for a trained model directory."""
+    model_dir = Path(model_dir)
+    missing = [str(model_dir / f) for f in MODEL_FILES if not (model_dir / f).is_file()]
+    if missing:
+        raise NucvnError(f"missing model file(s) {', '.join(missing)}; run the train stage (dvc repro train)")
+    try:
+        config = json.loads((model_dir / "model.json").read_text())
+    except json.JSONDecodeError as exc:
+        raise NucvnError(f"{model_dir / 'model.json'}: not valid JSON ({exc}); rerun the train stage") from exc
+    for key in ("model", "model_kwargs", "input"):
+        if key not in config:
+            raise NucvnError(f"{model_dir / 'model.json'}: no {key!r} entry; rerun the train stage")
+    if config["input"].get("layout") != INPUT_LAYOUT:
+        raise NucvnError(f"{model_dir / 'model.json'}: input layout {config['input'].get('layout')!r}, "
+                         f"this version reads {INPUT_LAYOUT!r}")
+    model = create_model(config["model"], **config["model_kwargs"])
+    try:
+        state = safetensors.torch.load_file(str(model_dir / "model.safetensors"))
+        model.load_state_dict(state)
+    except (RuntimeError, OSError, safetensors.SafetensorError) as exc:
+        raise NucvnError(f"{model_dir / 'model.safetensors'}: does not fit model {config['model']!r} "
+                         f"with {config['model_kwargs']} ({exc}); rerun the train stage") from exc
+    return model.eval(), config
+
+
+def _batches(source: ShardDataset | Iterable[Any], batch_size: int) -> Iterator[torch.Tensor]:
+    if isinstance(source, ShardDataset):
+        for start in range(0, len(source), batch_size):
+            yield source.batch(np.arange(start, min(start + batch_size, len(source))))[0]
+        return
+    for batch in source:
+        images = batch[0] if isinstance(batch, tuple | list) else batch
+        t = torch.as_tensor(np.asarray(images)) if not isinstance(images, torch.Tensor) else images
+        if t.dtype != torch.uint8 or tuple(t.shape[1:]) != IMAGE_SHAPE:
+            raise NucvnError(f"predict: image batches must be uint8 (n, {', '.join(map(str, IMAGE_SHAPE))}) "
+                             f"[view][plane][cell], got {t.dtype} {tuple(t.shape)}")
+        yield t
+
+
+def predict_scores(model: nn.Module, config: dict[str, Any], source: ShardDataset | Iterable[Any], *,
+                   batch_size: int = 512, device: DeviceName = "auto", progress: bool = True) -> npt.NDArray[np.float32]:
+    """Scores in [0, 1] (``sigmoid`` of the logits), one per event in ``source`` order.
+
+    ``source``: a ShardDataset, or an iterable of uint8 batches ``(n, 2, 100, 80)`` (numpy or
+    torch; a ``(images, labels)`` tuple is accepted, its images used). The pixel scaling is the
+    one in ``config["input"]["scale"]``. Inputs are channels-last (as in training); on CUDA the
+    forward pass runs in bf16 autocast.
+    """
+    if batch_size <= 0:
+        raise NucvnError(f"predict: batch_size must be positive, got {batch_size}")
+    dev = resolve_device(device, 0)
+    model = model.to(dev, memory_format=torch.channels_last).eval()
+    scale = config["input"]["scale"]
+    total = len(source) if isinstance(source, ShardDataset) else None
+    out: list[np.ndarray] = []
+    with torch.inference_mode(), tqdm(total=total, unit="event", unit_scale=True, desc="predict",
+                                      disable=not progress, dynamic_ncols=True) as bar:
+        for images in _batches(source, batch_size):
+            x = scale_pixels(images.to(dev, non_blocking=True), scale).contiguous(memory_format=torch.channels_last)
+            with torch.autocast(device_type=dev.type, dtype=torch.bfloat16, enabled=dev.type == "cuda"):
+                logits = model(x)
+            out.append(torch.sigmoid(logits.float()).cpu().numpy())
+            bar.update(len(images))
+    return np.concatenate(out).astype(np.float32) if out else np.zeros(0, np.float32)

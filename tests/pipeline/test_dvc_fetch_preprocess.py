@@ -1,0 +1,144 @@
+"""`dvc repro` of the fetch and preprocess stages in a temporary copy of the repository.
+
+Runs the real simulation with tiny params. Only `preprocess` (with its upstream `fetch`) is
+reproduced, so stages appended later (train, ...) are not run here.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+pytestmark = [pytest.mark.pipeline, pytest.mark.slow, pytest.mark.timeout(900)]
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _run(repo: Path, *args: str) -> str:
+    env = os.environ | {
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+        "PYTHONPATH": str(repo / "src"),
+        "DVC_NO_ANALYTICS": "1",
+        "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.org",
+        "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.org",
+    }
+    cmd = [sys.executable, "-m", "dvc", *args] if args[0] != "git" else list(args)
+    res = subprocess.run(cmd, cwd=repo, env=env, capture_output=True, text=True)
+    if res.returncode != 0:
+        raise AssertionError(f"{' '.join(cmd)} failed ({res.returncode}):\n{res.stdout}\n{res.stderr}")
+    return res.stdout + res.stderr
+
+
+def _edit_params(repo: Path, **changes: object) -> None:
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    for dotted, value in changes.items():
+        node = params
+        *path, last = dotted.split("__")
+        for key in path:
+            node = node[key]
+        node[last] = value
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    r = tmp_path / "repo"
+    r.mkdir()
+    for name in ("dvc.yaml", "params.yaml", ".dvcignore", ".gitignore"):
+        shutil.copy2(REPO / name, r / name)
+    (r / ".dvc").mkdir()
+    for name in ("config", ".gitignore"):
+        shutil.copy2(REPO / ".dvc" / name, r / ".dvc" / name)
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+    shutil.copytree(REPO / "stages", r / "stages", ignore=ignore)
+    shutil.copytree(REPO / "src", r / "src", ignore=ignore)
+    _edit_params(r, fetch__sim__files=2, fetch__sim__events=120, fetch__sim__workers=1, preprocess__shard_size=64)
+    _run(r, "git", "init", "-q")
+    _run(r, "git", "add", "-A")
+    _run(r, "git", "commit", "-q", "-m", "tiny params")
+    return r
+
+
+def _index(repo: Path) -> dict:
+    return json.loads((repo / "data" / "shards" / "index.json").read_text())
+
+
+def test_repro_fetch_preprocess_rerun_seed_and_experiment(repo: Path) -> None:
+    out = _run(repo, "repro", "preprocess")
+    assert "Running stage 'fetch'" in out and "Running stage 'preprocess'" in out
+    manifest = json.loads((repo / "data" / "raw" / "MANIFEST.json").read_text())
+    assert manifest["source"] == "sim" and manifest["parameters"]["events"] == 120
+    assert [e["name"] for e in manifest["files"]] == ["neutrino1.h5", "neutrino2.h5"]
+    index = _index(repo)
+    assert index["data"]["source"] == "sim"
+    assert index["selection"]["events_in"] == 240
+    assert sum(s["n_events"] for s in index["splits"].values()) == index["selection"]["events_out"] > 200
+    assert [s["sha256"] for s in index["sources"]] == [e["sha256"] for e in manifest["files"]]
+    assert all(sh["n_events"] <= 64 for s in index["splits"].values() for sh in s["shards"])
+    lock = yaml.safe_load((repo / "dvc.lock").read_text())
+    assert {"fetch", "preprocess"} <= set(lock["stages"])
+
+    out = _run(repo, "repro", "preprocess")
+    assert "Running stage" not in out
+    assert "up to date" in _run(repo, "status", "fetch", "preprocess")
+
+    before = {s: [sh["sha256"] for sh in v["shards"]] for s, v in index["splits"].items()}
+    kept = index["selection"]["events_out"]
+    _edit_params(repo, preprocess__seed=7)
+    out = _run(repo, "repro", "preprocess")
+    assert "Running stage 'preprocess'" in out and "Running stage 'fetch'" not in out
+    index = _index(repo)
+    assert index["params"]["seed"] == 7
+    assert {s: [sh["sha256"] for sh in v["shards"]] for s, v in index["splits"].items()} != before
+    assert index["selection"]["events_out"] == kept  # same events, other split
+
+    _run(repo, "git", "add", "-A")
+    _run(repo, "git", "commit", "-q", "-m", "seed 7")
+    out = _run(repo, "exp", "run", "preprocess", "-S", "preprocess.split.val=0.2")
+    assert "Running stage 'preprocess'" in out and "Running stage 'fetch'" not in out
+    index = _index(repo)
+    assert index["params"]["split"] == {"train": 0.8, "val": 0.2, "test": 0.1}
+    assert index["params"]["split_used"]["val"] == pytest.approx(0.2 / 1.1)
+    n = index["selection"]["events_out"]
+    assert index["splits"]["val"]["n_events"] / n == pytest.approx(0.2 / 1.1, abs=0.08)
+    diff = _run(repo, "params", "diff", "--json")
+    change = json.loads(diff[diff.index("{") :])["params.yaml"]["preprocess.split.val"]
+    assert (change["old"], change["new"]) == (0.1, 0.2)
+
+
+def test_repro_with_url_source_from_local_server(repo: Path, tmp_path: Path) -> None:
+    from httpserver import FileServer
+
+    from nucvn.fetch import fetch_sim
+
+    served = fetch_sim(tmp_path / "served", files=2, events=40, seed=3, workers=1, progress=False)
+    with FileServer() as server:
+        for e in served["files"]:
+            server.files[e["name"]] = (tmp_path / "served" / e["name"]).read_bytes()
+        server.cut.add("neutrino1.h5")
+        _edit_params(repo, fetch__source="url", fetch__url__base=server.base, fetch__url__files="1-2",
+                     fetch__url__backoff=0.01)
+        out = _run(repo, "repro", "preprocess")
+        assert "Running stage 'fetch'" in out and "Running stage 'preprocess'" in out
+        assert server.names().count("neutrino1.h5") == 2  # cut off, then resumed
+        manifest = json.loads((repo / "data" / "raw" / "MANIFEST.json").read_text())
+        assert manifest["source"] == "url"
+        assert [e["sha256"] for e in manifest["files"]] == [e["sha256"] for e in served["files"]]
+        assert _index(repo)["data"]["source"] == "url"
+        assert _index(repo)["selection"]["events_in"] == 80
+
+        server.files.pop("neutrino2.h5")
+        server.log.clear()
+        _edit_params(repo, fetch__url__files="1-3", fetch__url__retries=0)
+        res = subprocess.run([sys.executable, "stages/fetch.py"], cwd=repo, capture_output=True, text=True,
+                             env=os.environ | {"PYTHONPATH": str(repo / "src")})
+        assert res.returncode == 2
+        assert "neutrino3.h5: HTTP 404" in res.stderr and "Traceback" not in res.stderr
+        assert server.names() == ["neutrino3.h5"]  # 1 and 2 were verified, not downloaded again

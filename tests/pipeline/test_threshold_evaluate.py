@@ -1,0 +1,119 @@
+"""The threshold and evaluate stages under `dvc repro`, on tiny shards and a tiny trained model.
+
+A throw-away DVC repository holds this project's definitions of the two stages (copied from
+dvc.yaml with their code deps), the pipeline's data layout (data/raw, data/shards, data/model made
+by the real library code) and small params. Checks: the outputs and their contents, that a second
+`dvc repro` is a no-op, that changing threshold.criterion reruns exactly threshold and evaluate,
+and that the threshold stage never reads the test split.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from nucvn.shards import ShardDataset
+from tiny_pipeline import EVAL_PARAMS, make_model, make_shards, write_params
+
+REPO = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+STAGES = ("threshold", "evaluate")
+
+pytestmark = [pytest.mark.pipeline, pytest.mark.slow]
+
+
+def _run(cmd: list[str], cwd: Path) -> str:
+    env = os.environ | {"PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}", "DVC_NO_ANALYTICS": "1"}
+    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=600, env=env)
+    assert proc.returncode == 0, f"{' '.join(cmd)} failed:\n{proc.stdout}\n{proc.stderr}"
+    return proc.stdout + proc.stderr
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    repo = tmp_path_factory.mktemp("dvc") / "repo"
+    repo.mkdir()
+    _run(["git", "init", "-q"], repo)
+    _run([str(BIN / "dvc"), "init", "-q"], repo)
+    full = yaml.safe_load((REPO / "dvc.yaml").read_text())
+    stages = {name: full["stages"][name] for name in STAGES}
+    (repo / "dvc.yaml").write_text(yaml.safe_dump({"stages": stages}, sort_keys=False))
+    for stage in stages.values():
+        for dep in stage["deps"]:
+            src = REPO / dep
+            if dep.startswith(("src/", "stages/")):
+                (repo / dep).parent.mkdir(parents=True, exist_ok=True)
+                (shutil.copytree if src.is_dir() else shutil.copy)(src, repo / dep)
+    shards = make_shards(repo / "data")
+    make_model(repo / "data", shards)
+    write_params(repo / "params.yaml")
+    return repo
+
+
+def test_params_sections_match_the_project() -> None:
+    project = yaml.safe_load((REPO / "params.yaml").read_text())
+    for section, values in EVAL_PARAMS.items():
+        assert set(project[section]) == set(values), f"params.yaml {section}: keys differ from what the stages read"
+    deps = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]["threshold"]["deps"]
+    assert not any("test" in d for d in deps)  # the threshold is never chosen on the test split
+
+
+def test_repro_outputs_noop_and_partial_rerun(repo: Path) -> None:
+    dvc = str(BIN / "dvc")
+    out = _run([dvc, "repro", "evaluate"], repo)
+    assert "Running stage 'threshold'" in out and "Running stage 'evaluate'" in out
+    thr = json.loads((repo / "metrics" / "threshold.json").read_text())
+    assert thr["criterion"] == "balanced_accuracy" and thr["split"] == "val" and thr["data_source"] == "sim"
+    assert thr["n_val"] == len(ShardDataset(repo / "data" / "shards", "val"))
+    scan = pd.read_csv(repo / "plots" / "threshold_scan.csv")
+    assert {"threshold", "efficiency", "purity", "balanced_accuracy", "fom"} <= set(scan.columns) and len(scan) == 101
+    assert thr["balanced_accuracy"] == pytest.approx(scan["balanced_accuracy"].max(), abs=1e-9)
+    test = json.loads((repo / "metrics" / "test.json").read_text())
+    keys = {"auc", "accuracy", "balanced_accuracy", "efficiency", "purity", "background_rejection", "fom", "threshold",
+            "n_test", "n_signal", "data_source", "model"}
+    assert keys <= set(test) and test["threshold"] == thr["threshold"] and test["model"] == "cvn2v"
+    n_test = len(ShardDataset(repo / "data" / "shards", "test"))
+    pred = pd.read_csv(repo / "data" / "predictions" / "test.csv")
+    assert len(pred) == test["n_test"] == n_test and pred["label"].sum() == test["n_signal"]
+    assert {"file", "index", "run", "evt", "score", "label", "nuenergy", "interaction"} <= set(pred.columns)
+    sel = pred["score"] >= thr["threshold"]
+    assert test["efficiency"] == pytest.approx((sel & (pred["label"] == 1)).sum() / pred["label"].sum())
+    files = {p.name for p in (repo / "plots" / "evaluate").iterdir()}
+    assert {"roc.csv", "scores.csv", "confusion.csv", "eff_by_mode.csv", "eff_by_finalstate.csv", "misid_vs_nuenergy.csv",
+            "eff_vs_nuenergy.csv", "eff_vs_nhits.csv", "eff_vs_inelasticity.csv", "png"} <= files
+    pngs = {p.stem for p in (repo / "plots" / "evaluate" / "png").glob("*.png")}
+    assert {"roc", "scores", "confusion", "eff_vs_lepenergy", "misid_vs_nuenergy", "wrong_events"} <= pngs
+
+    again = _run([dvc, "repro"], repo)
+    assert "Running stage" not in again
+
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    params["threshold"]["criterion"] = "fom"
+    (repo / "params.yaml").write_text(yaml.safe_dump(params))
+    rerun = _run([dvc, "repro"], repo)
+    assert "Running stage 'threshold'" in rerun and "Running stage 'evaluate'" in rerun
+    assert json.loads((repo / "metrics" / "threshold.json").read_text())["criterion"] == "fom"
+    assert json.loads((repo / "metrics" / "test.json").read_text())["criterion"] == "fom"
+
+
+def test_threshold_never_reads_the_test_split(repo: Path, tmp_path: Path) -> None:
+    shards = tmp_path / "shards"
+    shutil.copytree(repo / "data" / "shards", shards)
+    for f in (shards / "test").iterdir():
+        f.write_bytes(b"not a shard")  # any read of the test split would fail
+    params = write_params(tmp_path / "params.yaml")
+    metrics = tmp_path / "threshold.json"
+    _run([sys.executable, str(REPO / "stages" / "threshold.py"), "--params", str(params), "--shards", str(shards),
+          "--model-dir", str(repo / "data" / "model"), "--raw", str(repo / "data" / "raw"), "--metrics", str(metrics),
+          "--scan", str(tmp_path / "scan.csv"), "--no-progress"], tmp_path)
+    chosen = json.loads(metrics.read_text())
+    assert 0.0 <= chosen["threshold"] <= 1.0 and np.isfinite(chosen["efficiency"])

@@ -1,0 +1,112 @@
+"""Inference: load_model (safetensors, no unpickling) and predict_scores on shards and raw batches."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from nucvn.errors import NucvnError
+from nucvn.inference import load_model, predict_scores
+from nucvn.metrics import auc
+from nucvn.models import scale_pixels
+from nucvn.shards import ShardDataset
+from nucvn.train import TrainConfig, train
+from trainutil import TINY_TRAIN, make_shards
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread() -> Iterator[None]:
+    """Tiny models: one intra-op thread is as fast and does not stall when the CPU is shared."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    root = tmp_path_factory.mktemp("inference")
+    shards = make_shards(root, n_per_file=200, files=2, seed=7)
+    train(ShardDataset(shards, "train"), ShardDataset(shards, "val"), model_dir=root / "model",
+          checkpoint_dir=root / "ckpt", history_path=root / "history.csv", config=TrainConfig(**TINY_TRAIN),
+          progress=False)
+    return root / "model", shards
+
+
+def test_scores_on_shards_separate_the_classes(trained: tuple[Path, Path]) -> None:
+    model_dir, shards = trained
+    model, config = load_model(model_dir)
+    assert not model.training and config["input"]["scale"] == "log1p"
+    test = ShardDataset(shards, "test")
+    scores = predict_scores(model, config, test, batch_size=17, progress=False)
+    assert scores.shape == (len(test),) and scores.dtype == np.float32
+    assert ((scores >= 0) & (scores <= 1)).all()
+    assert auc(test.labels("numu_cc").astype(bool), scores) > 0.9
+
+
+def test_iterable_of_batches_gives_the_same_scores(trained: tuple[Path, Path]) -> None:
+    model_dir, shards = trained
+    model, config = load_model(model_dir)
+    test = ShardDataset(shards, "test")
+    images = test.batch(np.arange(len(test)))[0]
+    from_shards = predict_scores(model, config, test, progress=False)
+    from_numpy = predict_scores(model, config, (images[i : i + 10].numpy() for i in range(0, len(test), 10)),
+                                progress=False)
+    from_pairs = predict_scores(model, config, [(images, None)], progress=False)
+    np.testing.assert_allclose(from_numpy, from_shards, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(from_pairs, from_shards, rtol=1e-5, atol=1e-6)
+    with torch.no_grad():
+        manual = torch.sigmoid(model(scale_pixels(images, "log1p"))).numpy()
+    np.testing.assert_allclose(from_shards, manual, rtol=1e-5, atol=1e-6)
+
+
+def test_scaling_comes_from_the_config(trained: tuple[Path, Path]) -> None:
+    model_dir, shards = trained
+    model, config = load_model(model_dir)
+    test = ShardDataset(shards, "test")
+    other = config | {"input": config["input"] | {"scale": "div255"}}
+    a = predict_scores(model, config, test, progress=False)
+    b = predict_scores(model, other, test, progress=False)
+    assert not np.allclose(a, b)
+
+
+def test_bad_batches_are_refused(trained: tuple[Path, Path]) -> None:
+    model, config = load_model(trained[0])
+    with pytest.raises(NucvnError, match="uint8"):
+        predict_scores(model, config, [np.zeros((2, 2, 100, 80), np.float32)], progress=False)
+    with pytest.raises(NucvnError, match=r"\(n, 2, 100, 80\)"):
+        predict_scores(model, config, [np.zeros((2, 100, 80, 2), np.uint8)], progress=False)
+    assert predict_scores(model, config, [], progress=False).shape == (0,)
+
+
+def test_missing_files_are_named(tmp_path: Path) -> None:
+    with pytest.raises(NucvnError, match=r"model\.json.*model\.safetensors.*dvc repro train"):
+        load_model(tmp_path)
+
+
+def test_weights_that_do_not_fit_the_config(trained: tuple[Path, Path], tmp_path: Path) -> None:
+    copy = tmp_path / "model"
+    shutil.copytree(trained[0], copy)
+    config = json.loads((copy / "model.json").read_text())
+    config["model_kwargs"]["width"] = 8
+    (copy / "model.json").write_text(json.dumps(config))
+    with pytest.raises(NucvnError, match="does not fit model 'cvn2v'"):
+        load_model(copy)
+    (copy / "model.json").write_text("{not json")
+    with pytest.raises(NucvnError, match="not valid JSON"):
+        load_model(copy)
+
+
+def test_weights_file_is_not_a_pickle(trained: tuple[Path, Path]) -> None:
+    """The weights are safetensors: an 8-byte header length, then a JSON header, no pickle opcodes."""
+    raw = (trained[0] / "model.safetensors").read_bytes()
+    n = int.from_bytes(raw[:8], "little")
+    header = json.loads(raw[8 : 8 + n])
+    assert header["__metadata__"] == {"format": "pt"} and raw[:2] != b"\x80\x04"

@@ -1,0 +1,208 @@
+"""Training loop: learning, outputs, options, early stopping, resume after SIGKILL, DDP = 1 process."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import safetensors.torch
+import torch
+
+from nucvn.checkpoint import save_atomic
+from nucvn.distributed import EpochSampler
+from nucvn.errors import NucvnError
+from nucvn.inference import load_model
+from nucvn.shards import ShardDataset
+from nucvn.train import HISTORY_COLUMNS, LABEL_DEFINITION, TrainConfig, train
+from trainutil import TINY_TRAIN, make_shards, write_params
+
+REPO = Path(__file__).resolve().parents[1]
+STAGE = REPO / "stages" / "train.py"
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread() -> Iterator[None]:
+    """Tiny models: one intra-op thread is as fast and does not stall when the CPU is shared."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def shards(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_shards(tmp_path_factory.mktemp("train"), n_per_file=200, files=2)
+
+
+def _train(shards: Path, out: Path, **overrides: Any) -> dict[str, Any]:
+    return train(ShardDataset(shards, "train"), ShardDataset(shards, "val"), model_dir=out / "model",
+                 checkpoint_dir=out / "ckpt", history_path=out / "history.csv",
+                 config=TrainConfig(**(TINY_TRAIN | overrides)), progress=False)
+
+
+def _history(path: Path) -> list[dict[str, str]]:
+    with open(path) as f:
+        return list(csv.DictReader(f))
+
+
+def test_training_learns_and_writes_model_dir(shards: Path, tmp_path: Path) -> None:
+    result = _train(shards, tmp_path)
+    rows = _history(tmp_path / "history.csv")
+    assert tuple(rows[0]) == HISTORY_COLUMNS and [r["epoch"] for r in rows] == ["1", "2"]
+    assert float(rows[1]["train_loss"]) < float(rows[0]["train_loss"])
+    assert result["val_auc"] > 0.9 and result["best_epoch"] in (1, 2) and result["epochs_run"] == 2
+    assert result["device"] == "cpu" and result["processes"] == 1 and result["events_per_s"] > 0
+    assert result["n_train"] == len(ShardDataset(shards, "train"))
+
+    config = json.loads((tmp_path / "model" / "model.json").read_text())
+    assert config["model"] == "cvn2v" and config["model_kwargs"] == TINY_TRAIN["model_kwargs"]
+    assert config["input"]["layout"] == "view,plane,cell" and config["input"]["scale"] == "log1p"
+    assert config["label"]["definition"] == LABEL_DEFINITION
+    assert config["train_params"] == json.loads(json.dumps(asdict(TrainConfig(**TINY_TRAIN))))
+    assert config["data"]["sha256"]["train"] == ShardDataset(shards, "train").shard_sha256
+    assert config["versions"]["torch"] == torch.__version__
+    assert config["result"]["best_epoch"] == result["best_epoch"]
+
+    weights = safetensors.torch.load_file(str(tmp_path / "model" / "model.safetensors"))
+    model, _ = load_model(tmp_path / "model")
+    for k, v in model.state_dict().items():
+        assert torch.equal(v, weights[k])
+
+    assert not (tmp_path / "ckpt" / "checkpoint.pt").exists()  # finished runs do not resume
+
+
+@pytest.mark.parametrize(("optimizer", "schedule", "balance", "scale"),
+                         [("sgd", "cosine", "sampler", "div255"), ("adamw", "constant", "none", "log1p")])
+def test_other_options_train(shards: Path, tmp_path: Path, optimizer: str, schedule: str, balance: str,
+                             scale: str) -> None:
+    result = _train(shards, tmp_path, optimizer=optimizer, schedule=schedule, balance=balance, scale=scale,
+                    epochs=1, lr=0.003)
+    assert np.isfinite(result["val_loss"]) and 0 <= result["val_auc"] <= 1 and result["epochs_run"] == 1
+
+
+def test_early_stopping_on_flat_validation_loss(shards: Path, tmp_path: Path) -> None:
+    """A learning rate too small to move any weight: the val loss never improves after epoch 1."""
+    result = _train(shards, tmp_path, model="seed_report", model_kwargs={"hidden": 8, "dropout": 0.0},
+                    lr=1e-30, epochs=6, patience=1, schedule="constant")
+    assert result["epochs_run"] == 2 and result["best_epoch"] == 1
+
+
+def test_checkpoint_of_another_configuration_is_not_resumed(shards: Path, tmp_path: Path,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    fresh = _train(shards, tmp_path / "fresh", epochs=1)
+    (tmp_path / "stale" / "ckpt").mkdir(parents=True)
+    save_atomic({"fingerprint": "another run", "epoch": 0}, tmp_path / "stale" / "ckpt" / "checkpoint.pt")
+    capsys.readouterr()
+    again = _train(shards, tmp_path / "stale", epochs=1)
+    assert "starting from scratch" in capsys.readouterr().out
+    assert again["val_loss"] == fresh["val_loss"]
+
+
+def test_bad_configuration_is_reported_by_name(shards: Path, tmp_path: Path) -> None:
+    with pytest.raises(NucvnError, match="train.optimizer"):
+        TrainConfig(optimizer="adam").validate()  # type: ignore[arg-type]
+    with pytest.raises(NucvnError, match="train.epochs"):
+        TrainConfig(epochs=0).validate()
+    with pytest.raises(NucvnError, match="train.gpus=2 needs 2 processes"):
+        _train(shards, tmp_path, gpus=2)
+    with pytest.raises(NucvnError, match="unknown model"):
+        _train(shards, tmp_path, model="nope")
+
+
+def test_epoch_sampler_order_depends_on_seed_and_epoch_only() -> None:
+    data = list(range(10))
+
+    def order(seed: int, epoch: int, rank: int = 0, world: int = 1, weights: torch.Tensor | None = None) -> list[int]:
+        s = EpochSampler(data, seed=seed, rank=rank, world=world, weights=weights)  # type: ignore[arg-type]
+        s.set_epoch(epoch)
+        return list(s)
+
+    assert order(0, 3) == order(0, 3) and sorted(order(0, 3)) == data
+    assert order(0, 3) != order(0, 4) and order(0, 3) != order(1, 3)
+    full = order(0, 3)
+    assert order(0, 3, rank=0, world=2) == full[0::2] and order(0, 3, rank=1, world=2) == full[1::2]
+    weights = torch.tensor([9.0] + [1.0] * 9)
+    drawn = np.concatenate([order(0, e, weights=weights) for e in range(200)])
+    assert 0.4 < np.mean(drawn == 0) < 0.6  # class 0 drawn about as often as the nine others together
+
+
+def _stage(params: Path, shards: Path, out: Path, **popen: Any) -> subprocess.Popen[bytes]:
+    cmd = [sys.executable, str(STAGE), "--params", str(params), "--shards", str(shards), "--model-dir",
+           str(out / "model"), "--checkpoint-dir", str(out / "ckpt"), "--metrics", str(out / "train.json"),
+           "--history", str(out / "history.csv"), "--no-progress"]
+    env = os.environ | {"OMP_NUM_THREADS": "1"}
+    return subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, **popen)
+
+
+def _run_stage(params: Path, shards: Path, out: Path) -> str:
+    proc = _stage(params, shards, out)
+    stdout, _ = proc.communicate(timeout=300)
+    assert proc.returncode == 0, stdout.decode()
+    return stdout.decode()
+
+
+def _weights(out: Path) -> dict[str, torch.Tensor]:
+    return safetensors.torch.load_file(str(out / "model" / "model.safetensors"))
+
+
+@pytest.mark.slow
+def test_resume_after_sigkill_gives_identical_weights(shards: Path, tmp_path: Path) -> None:
+    params = write_params(tmp_path / "params.yaml", epochs=3, patience=0,
+                          model_kwargs={"width": 4, "head": 8, "dropout": 0.5})
+    _run_stage(params, shards, tmp_path / "straight")
+
+    killed = tmp_path / "killed"
+    proc = _stage(params, shards, killed)
+    ckpt = killed / "ckpt" / "checkpoint.pt"
+    deadline = time.monotonic() + 240
+    while not ckpt.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate()
+    assert proc.returncode == -signal.SIGKILL
+    done = torch.load(ckpt, weights_only=True)["epoch"]
+    assert done < 2 and not (killed / "model" / "model.safetensors").exists()
+
+    log = _run_stage(params, shards, killed)
+    assert f"resuming from {ckpt} after epoch {done}" in log
+    straight, resumed = _weights(tmp_path / "straight"), _weights(killed)
+    assert straight.keys() == resumed.keys()
+    for k in straight:
+        assert torch.equal(straight[k], resumed[k]), k
+    assert _history(tmp_path / "straight" / "history.csv") == _history(killed / "history.csv")
+
+
+@pytest.mark.slow
+def test_ddp_two_cpu_processes_match_one(tmp_path: Path) -> None:
+    """Same global batches, gradients averaged over 2 gloo ranks: same weights as 1 process.
+
+    seed_report without dropout: no batch norm (on a CPU each rank normalises its own half batch;
+    on CUDA the trainer uses SyncBatchNorm) and no dropout masks to differ between ranks.
+    """
+    shards = make_shards(tmp_path / "data", n_per_file=100, files=2, seed=0)
+    assert len(ShardDataset(shards, "train")) % 2 == 0
+    common = {"model": "seed_report", "model_kwargs": {"hidden": 16, "dropout": 0.0}, "lr": 0.003, "batch_size": 16}
+    _run_stage(write_params(tmp_path / "one.yaml", **common), shards, tmp_path / "one")
+    log = _run_stage(write_params(tmp_path / "two.yaml", gpus=2, **common), shards, tmp_path / "two")
+    assert "epoch 2" in log
+    one, two = _weights(tmp_path / "one"), _weights(tmp_path / "two")
+    for k in one:
+        torch.testing.assert_close(one[k], two[k], rtol=1e-4, atol=1e-5)
+    m1 = json.loads((tmp_path / "one" / "train.json").read_text())
+    m2 = json.loads((tmp_path / "two" / "train.json").read_text())
+    assert m2["processes"] == 2 and m1["processes"] == 1 and m1["best_epoch"] == m2["best_epoch"]
+    assert m1["val_auc"] > 0.8
+    for key in ("val_loss", "val_auc", "val_accuracy"):
+        assert m2[key] == pytest.approx(m1[key], rel=1e-4, abs=1e-5), key
