@@ -50,6 +50,7 @@ def _config(p: dict[str, Any]) -> TrainConfig:
         scale=p["scale"],
         balance=p["balance"],
         patience=int(p["patience"]),
+        augment=bool(p["augment"]),
         workers=int(p["workers"]),
         device=p["device"],
         gpus=int(p["gpus"]),

@@ -29,6 +29,7 @@ TINY_TRAIN: dict[str, Any] = {
     "scale": "log1p",
     "balance": "weights",
     "patience": 3,
+    "augment": False,
     "workers": 0,
     "device": "cpu",
     "gpus": 1,

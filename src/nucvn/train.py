@@ -18,6 +18,8 @@ Reproducibility and interruption:
   as an uninterrupted run. A checkpoint from another configuration is ignored (and replaced); a
   finished run deletes its checkpoint, so only interrupted runs resume.
 
+``augment`` mirrors the cell axis of each view at random (:func:`_mirror_cells`).
+
 Class imbalance (``balance``): ``weights`` scales each event's loss by ``n / (2 n_class)`` (the
 public report's eq. 2); ``sampler`` draws classes equally often with replacement; ``none`` does
 neither. The validation loss uses the same weighting (with the validation split's class counts),
@@ -93,6 +95,7 @@ class TrainConfig:
     scale: Scale = "log1p"
     balance: BalanceName = "weights"
     patience: int = 3
+    augment: bool = False
     workers: int = 0
     device: DeviceName = "auto"
     gpus: int = 1
@@ -219,6 +222,16 @@ def _inputs(images: torch.Tensor, cfg: TrainConfig, ctx: DistContext) -> torch.T
     return x.contiguous(memory_format=torch.channels_last)
 
 
+def _mirror_cells(x: torch.Tensor) -> torch.Tensor:
+    """Augmentation: mirror each view's cell axis with probability 1/2, independently per view.
+
+    The detector is symmetric under x -> -x and y -> -y (beam along the planes), and each is a
+    symmetry of one view alone, so every flip gives a physically possible event.
+    """
+    flip = torch.rand(x.shape[0], x.shape[1], 1, 1, device=x.device) < 0.5
+    return torch.where(flip, x.flip(-1), x)
+
+
 def _write_history(history: list[dict[str, float]], path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
@@ -308,6 +321,8 @@ def train(train_data: ShardDataset, val_data: ShardDataset, *, model_dir: Path, 
         t0 = time.perf_counter()
         for step, (images, y) in enumerate(train_loader):
             x = _inputs(images, cfg, ctx)
+            if cfg.augment:
+                x = _mirror_cells(x)
             yd = y.to(ctx.device, non_blocking=True)
             with _autocast(ctx):
                 logits = net(x)
