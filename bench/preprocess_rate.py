@@ -11,7 +11,7 @@ a plain write of the same bytes, is the floor of any preprocessing that writes u
 shards: on a VM that faults fresh page-cache pages in from the host (firecracker free-page
 reporting) that write alone costs about as much as the read. Then it runs
 build_shards in fresh subprocesses over 2, 4 and 8 files and prints each one's peak resident memory
-(``ru_maxrss``) and tracemalloc peak: bounded memory shows as the same peak for every input size
+(``VmHWM``) and tracemalloc peak: bounded memory shows as the same peak for every input size
 (target < 1.5 GB).
 
     python bench/preprocess_rate.py [--files 8] [--events 2500] [--source random|sim]
@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import shutil
 import subprocess
 import sys
@@ -32,6 +31,7 @@ from pathlib import Path
 
 import h5py
 import numpy as np
+from benchutil import peak_rss_mb
 
 from nucvn.events import IMAGE_SHAPE, finalstate_code, flavour
 from nucvn.h5io import write_events
@@ -107,12 +107,12 @@ def _child(paths: list[str], out: str) -> None:
 
     from nucvn.shards import build_shards
 
-    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    base = peak_rss_mb()
     tracemalloc.start()
     build_shards([Path(p) for p in paths], Path(out), progress=False)
     _, peak = tracemalloc.get_traced_memory()
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(json.dumps({"maxrss_mb": rss / 1024, "rss_after_imports_mb": base / 1024, "tracemalloc_peak_mb": peak / 2**20}))
+    rss = peak_rss_mb()
+    print(json.dumps({"maxrss_mb": rss, "rss_after_imports_mb": base, "tracemalloc_peak_mb": peak / 2**20}))
 
 
 def main() -> None:

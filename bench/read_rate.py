@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import subprocess
 import sys
 import tempfile
@@ -23,6 +22,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from benchutil import peak_rss_mb
 
 
 def _write(directory: Path, files: int, events: int) -> None:
@@ -36,15 +36,6 @@ def _write(directory: Path, files: int, events: int) -> None:
         nu = rng.uniform(0.5, 20, events).astype(np.float32)
         meta = {"nuenergy": nu, "lepenergy": nu * 0.5, "interaction": rng.integers(0, 16, events), "evt": np.arange(events)}
         write_events(directory / f"neutrino{i}.h5", images, meta)
-
-
-def _peak_rss_mb() -> float:
-    """This process's own peak RSS. ``VmHWM`` is reset at exec, unlike ``ru_maxrss``, which a
-    child inherits from its parent's high-water mark across ``execve`` on Linux."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def _child(mode: str, directory: str) -> None:
@@ -80,7 +71,7 @@ def _child(mode: str, directory: str) -> None:
         n = allmaps.shape[0]
         checksum = int(allmaps[:, :, :, 0].sum())
     elapsed = time.perf_counter() - start
-    peak_mb = _peak_rss_mb()
+    peak_mb = peak_rss_mb()
     print(json.dumps({"mode": mode, "events": n, "seconds": elapsed, "events_per_s": n / elapsed, "peak_rss_mb": peak_mb, "checksum": checksum}))
 
 

@@ -2,14 +2,37 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from nucvn.events import IMAGE_SHAPE, finalstate_code, flavour
 from nucvn.h5io import write_events
+
+
+# The pipeline tests commit in temporary git repositories; a fresh CI machine has no git identity.
+for _key, _value in {
+    "GIT_AUTHOR_NAME": "nucvn tests",
+    "GIT_AUTHOR_EMAIL": "tests@nucvn.invalid",
+    "GIT_COMMITTER_NAME": "nucvn tests",
+    "GIT_COMMITTER_EMAIL": "tests@nucvn.invalid",
+    "DVC_NO_ANALYTICS": "1",
+}.items():
+    os.environ.setdefault(_key, _value)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _one_torch_thread() -> Iterator[None]:
+    """Tests use tiny models: one intra-op thread is as fast, and does not stall when the two CPU
+    cores of CI are shared with subprocesses the tests start."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 def random_events(n: int, seed: int = 0) -> tuple[np.ndarray, dict[str, np.ndarray]]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 
 import json
 import shutil
@@ -19,15 +18,6 @@ from nucvn.models import scale_pixels
 from nucvn.shards import ShardDataset
 from nucvn.train import TrainConfig, train
 from trainutil import TINY_TRAIN, make_shards
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Iterator[None]:
-    """Tiny models: one intra-op thread is as fast and does not stall when the CPU is shared."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 
 import pytest
 import torch
@@ -16,15 +15,6 @@ from nucvn.models.seed_notebook import KerasInception, SeedNotebook, SeparableCo
 from nucvn.models.seed_report import SeedReport
 
 SMALL = {"cvn2v": {"width": 4, "head": 8}, "seed_notebook": {}, "seed_report": {"hidden": 8}}
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Iterator[None]:
-    """Tiny models: one intra-op thread is as fast and does not stall when the CPU is shared."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def _x(n: int = 3, seed: int = 0) -> torch.Tensor:

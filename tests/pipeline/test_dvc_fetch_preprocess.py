@@ -61,6 +61,8 @@ def repo(tmp_path: Path) -> Path:
     shutil.copytree(REPO / "src", r / "src", ignore=ignore)
     _edit_params(r, fetch__sim__files=2, fetch__sim__events=120, fetch__sim__workers=1, preprocess__shard_size=64)
     _run(r, "git", "init", "-q")
+    _run(r, "git", "config", "user.name", "nucvn tests")
+    _run(r, "git", "config", "user.email", "tests@nucvn.invalid")
     _run(r, "git", "add", "-A")
     _run(r, "git", "commit", "-q", "-m", "tiny params")
     return r

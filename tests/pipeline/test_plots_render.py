@@ -128,6 +128,8 @@ def rendered(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     repo = root / "repo"
     repo.mkdir()
     _run(["git", "init", "-q"], repo)
+    _run(["git", "config", "user.name", "nucvn tests"], repo)
+    _run(["git", "config", "user.email", "tests@nucvn.invalid"], repo)
     _run([DVC, "init", "-q"], repo)
     for name in ("dvc.yaml", "params.yaml"):
         shutil.copy(REPO / name, repo / name)

@@ -43,6 +43,8 @@ def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     repo = tmp_path_factory.mktemp("dvc") / "repo"
     repo.mkdir()
     _run(["git", "init", "-q"], repo)
+    _run(["git", "config", "user.name", "nucvn tests"], repo)
+    _run(["git", "config", "user.email", "tests@nucvn.invalid"], repo)
     _run([str(BIN / "dvc"), "init", "-q"], repo)
     full = yaml.safe_load((REPO / "dvc.yaml").read_text())
     stages = {name: full["stages"][name] for name in STAGES}

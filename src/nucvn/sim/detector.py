@@ -11,7 +11,7 @@ with numba's own random stream seeded from the caller, so a batch is reproducibl
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 
 import numba
 import numpy as np
@@ -35,7 +35,7 @@ _STACK = 4096
 _NEUTRINOS = frozenset({12, 14, 16, 18})
 
 
-@lru_cache(maxsize=None)
+@cache
 def _lookup(pdg: int) -> tuple[float, float] | None:
     try:
         p = Particle.from_pdgid(pdg)
@@ -46,7 +46,7 @@ def _lookup(pdg: int) -> tuple[float, float] | None:
     return float(p.mass), float(p.charge)
 
 
-@lru_cache(maxsize=None)
+@cache
 def particle_kind(pdg: int) -> tuple[int, int, float, int]:
     """(transport kind, charge sign, mass in MeV, prong category) of a PDG code.
 

@@ -8,7 +8,7 @@ as module constants; :func:`mass` and :func:`charge` serve any other PDG code wi
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 import numpy.typing as npt
@@ -41,21 +41,21 @@ __all__ = [
 ]
 
 
-@lru_cache(maxsize=None)
+@cache
 def mass(pdg: int) -> float:
     """Rest mass of ``pdg`` in GeV (0 for particles without a listed mass)."""
     value = Particle.from_pdgid(int(pdg)).mass
     return 0.0 if value is None else float(value) / 1000.0
 
 
-@lru_cache(maxsize=None)
+@cache
 def width(pdg: int) -> float:
     """Total width of ``pdg`` in GeV (0 when not listed)."""
     value = Particle.from_pdgid(int(pdg)).width
     return 0.0 if value is None else float(value) / 1000.0
 
 
-@lru_cache(maxsize=None)
+@cache
 def charge(pdg: int) -> float:
     """Electric charge of ``pdg`` in units of e (neutrinos and unknown codes: 0)."""
     try:
@@ -65,7 +65,7 @@ def charge(pdg: int) -> float:
     return 0.0 if value is None else float(value)
 
 
-@lru_cache(maxsize=None)
+@cache
 def baryon_number(pdg: int) -> int:
     """Baryon number of ``pdg``: +1 baryon, -1 antibaryon, 0 otherwise."""
     return int(np.sign(pdg)) if is_baryon(int(pdg)) else 0
