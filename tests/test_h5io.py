@@ -227,3 +227,25 @@ def test_writer_is_atomic_and_refuses_bad_input(tmp_path: Path) -> None:
     with pytest.raises(NucvnError, match="uint8"):
         write_events(tmp_path / "z.h5", images.astype(np.int16), meta)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["neutrino1.h5"]
+
+
+def test_read_ahead_yields_the_same_chunks_and_stops_early(tmp_path: Path, make_event_file: Callable[..., Path]) -> None:
+    for i in (1, 2):
+        make_event_file(f"neutrino{i}.h5", n=70, seed=i)
+    reader = open_events(tmp_path)
+    plain = [(c.path.name, c.start, c.images.sum()) for c in reader.iter_chunks(16)]  # type: ignore[union-attr]
+    ahead = [(c.path.name, c.start, c.images.sum()) for c in reader.iter_chunks(16, prefetch=2)]  # type: ignore[union-attr]
+    assert ahead == plain and len(plain) == 10
+    it = reader.iter_chunks(16, prefetch=1)
+    first = next(it)
+    it.close()
+    assert first.start == 0
+
+
+def test_read_ahead_raises_reader_errors_in_the_consumer(tmp_path: Path, make_event_file: Callable[..., Path]) -> None:
+    path = make_event_file(n=200)
+    reader = open_events(path)
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    with pytest.raises(NucvnError, match="neutrino1.h5"):
+        for _ in reader.iter_chunks(16, prefetch=2):
+            pass

@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import glob
 import os
+import queue
 import re
+import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -264,6 +266,13 @@ class EventReader:
     def __init__(self, paths: Sequence[Path], *, validate: bool = True) -> None:
         self.files: list[FileInfo] = [inspect_file(p) if validate else self._light_info(p) for p in paths]
 
+    @classmethod
+    def from_infos(cls, infos: Sequence[FileInfo]) -> EventReader:
+        """A reader over files already validated with :func:`inspect_file` (no second look)."""
+        reader = cls([], validate=False)
+        reader.files = list(infos)
+        return reader
+
     @staticmethod
     def _light_info(path: Path) -> FileInfo:
         with _open(path) as f:
@@ -297,16 +306,23 @@ class EventReader:
         *,
         keys: Sequence[str] | None = None,
         images: bool = True,
+        prefetch: int = 0,
     ) -> Iterator[EventChunk]:
         """Yield :class:`EventChunk` of at most ``chunk_size`` events, file by file.
 
         ``keys`` selects metadata columns (default: every key of the file); ``images=False``
-        skips the pixel maps. Memory held is one chunk of images plus one file's metadata.
+        skips the pixel maps. Memory held is one chunk of images plus one file's metadata, plus
+        ``prefetch`` chunks read ahead by a background thread: h5py releases the GIL while it
+        decompresses, so with ``prefetch > 0`` reading overlaps the consumer's own work.
         """
         if chunk_size <= 0:
             raise NucvnError(f"chunk_size must be positive, got {chunk_size}")
         if keys is not None:
             self.require(keys)
+        chunks = self._chunks(chunk_size, keys, images)
+        return _read_ahead(chunks, prefetch) if prefetch > 0 else chunks
+
+    def _chunks(self, chunk_size: int, keys: Sequence[str] | None, images: bool) -> Iterator[EventChunk]:
         for fi in self.files:
             with _open(fi.path) as f:
                 meta_ds = _meta_datasets(f)
@@ -350,6 +366,51 @@ class EventReader:
             frame["index"] = np.arange(len(frame), dtype=np.int64)
             frames.append(frame)
         return pd.concat(frames, ignore_index=True)
+
+
+_DONE = object()
+
+
+def _read_ahead(chunks: Iterator[EventChunk], depth: int) -> Iterator[EventChunk]:
+    """Run ``chunks`` in a background thread, at most ``depth`` chunks ahead of the consumer.
+
+    An exception in the reader is raised in the consumer; a consumer that stops early stops the
+    reader too (it never blocks for more than a moment on a full queue).
+    """
+    q: queue.Queue[object] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def offer(item: object) -> bool:
+        while not stop.is_set():
+            try:
+                q.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for item in chunks:
+                if not offer(item):
+                    return
+            offer(_DONE)
+        except BaseException as exc:  # handed to the consumer, who raises it
+            offer(exc)
+
+    thread = threading.Thread(target=produce, name="h5io-read-ahead", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = q.get()
+            if item is _DONE:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item  # type: ignore[misc]
+    finally:
+        stop.set()
+        thread.join()
 
 
 def open_events(paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]], *, validate: bool = True) -> EventReader:

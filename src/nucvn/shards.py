@@ -178,8 +178,7 @@ def build_shards(
     names = [fi.path.name for fi in infos]
     if len(set(names)) != len(names):
         raise NucvnError("preprocess: two input files share a name; the event identity needs unique file names")
-    reader = EventReader([fi.path for fi in infos], validate=False)
-    reader.files = infos
+    reader = EventReader.from_infos(infos)
     keys = reader.common_keys()
     id_keys = tuple(k for k in IDENTITY_KEYS if k in keys)
     if id_keys[:4] != IDENTITY_KEYS[:4]:
@@ -200,7 +199,7 @@ def build_shards(
         }
         dropped = {"interaction": 0, "empty": 0}
         bar = tqdm(total=reader.n_events, unit="event", desc="preprocess", disable=not progress, dynamic_ncols=True)
-        for chunk in reader.iter_chunks(chunk_size, keys=keys):
+        for chunk in reader.iter_chunks(chunk_size, keys=keys, prefetch=2):
             if not writers:
                 dtype = _meta_dtype(keys, chunk.meta, max(len(n) for n in names))
                 writers = {s: SplitWriter(tmp, s, shard_size, dtype, pool) for s in SPLITS}
