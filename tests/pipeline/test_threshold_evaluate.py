@@ -54,7 +54,10 @@ def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
             src = REPO / dep
             if dep.startswith(("src/", "stages/")):
                 (repo / dep).parent.mkdir(parents=True, exist_ok=True)
-                (shutil.copytree if src.is_dir() else shutil.copy)(src, repo / dep)
+                if src.is_dir():
+                    shutil.copytree(src, repo / dep, dirs_exist_ok=True)
+                else:
+                    shutil.copy(src, repo / dep)
     shards = make_shards(repo / "data")
     make_model(repo / "data", shards)
     write_params(repo / "params.yaml")
