@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -11,7 +12,7 @@ import pytest
 
 from nucvn.events import IMAGE_SHAPE
 from nucvn.fetch import sha256_file
-from nucvn.shard_writer import SplitWriter, _npy_header, _writev, save_npy
+from nucvn.shard_writer import SplitWriter, _npy_header, _writev, images_sha256, save_npy
 
 
 @pytest.mark.parametrize("n", [1, 9, 10, 99999, 100000])
@@ -52,7 +53,9 @@ def test_split_writer_streams_shards_equal_to_np_save(tmp_path: Path) -> None:
     assert np.array_equal(got_images, want_images) and np.array_equal(got_meta, want_meta)
     assert [sh["n_events"] for sh in w.shards[:-1]] == [50] * (len(w.shards) - 1)
     for sh in w.shards:
-        assert sha256_file(writer_root / sh["images"]) == sh["sha256"]["images"]
+        assert images_sha256(writer_root / sh["images"]) == sh["sha256"]["images"]
+        payload = np.load(writer_root / sh["images"], allow_pickle=False).tobytes()
+        assert hashlib.sha256(payload).hexdigest() == sh["sha256"]["images"]
         assert sha256_file(writer_root / sh["meta"]) == sh["sha256"]["meta"]
     assert not list(writer_root.rglob("*.tmp"))
     # a full shard is byte-identical to np.save of the same array

@@ -15,6 +15,7 @@ from conftest import random_events
 from nucvn import events as ev
 from nucvn.errors import NucvnError
 from nucvn.fetch import sha256_file
+from nucvn.shard_writer import images_sha256
 from nucvn.h5io import write_events
 from nucvn.shards import SPLITS, ShardDataset, build_shards
 
@@ -90,7 +91,7 @@ def test_shard_files_sizes_checksums_and_no_pickle(tmp_path: Path) -> None:
             met = np.load(root / sh["meta"], allow_pickle=False)
             assert img.dtype == np.uint8 and img.shape == (sh["n_events"], 2, 100, 80)
             assert met.dtype.names is not None and len(met) == sh["n_events"]
-            assert sha256_file(root / sh["images"]) == sh["sha256"]["images"]
+            assert images_sha256(root / sh["images"]) == sh["sha256"]["images"]
     assert index["sources"][0]["sha256"] == sha256_file(paths[0])
     assert index["sources"][0]["n_events"] == 230
     on_disk = json.loads((root / "index.json").read_text())

@@ -15,9 +15,7 @@ from __future__ import annotations
 
 import glob
 import os
-import queue
 import re
-import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +28,7 @@ import pandas as pd
 
 from nucvn.errors import NucvnError
 from nucvn.events import IMAGE_SHAPE, N_INTERACTION, N_PIXELS
+from nucvn.readahead import read_ahead
 
 __all__ = [
     "IMAGE_KEY",
@@ -320,7 +319,7 @@ class EventReader:
         if keys is not None:
             self.require(keys)
         chunks = self._chunks(chunk_size, keys, images)
-        return _read_ahead(chunks, prefetch) if prefetch > 0 else chunks
+        return read_ahead(chunks, prefetch) if prefetch > 0 else chunks
 
     def _chunks(self, chunk_size: int, keys: Sequence[str] | None, images: bool) -> Iterator[EventChunk]:
         for fi in self.files:
@@ -366,51 +365,6 @@ class EventReader:
             frame["index"] = np.arange(len(frame), dtype=np.int64)
             frames.append(frame)
         return pd.concat(frames, ignore_index=True)
-
-
-_DONE = object()
-
-
-def _read_ahead(chunks: Iterator[EventChunk], depth: int) -> Iterator[EventChunk]:
-    """Run ``chunks`` in a background thread, at most ``depth`` chunks ahead of the consumer.
-
-    An exception in the reader is raised in the consumer; a consumer that stops early stops the
-    reader too (it never blocks for more than a moment on a full queue).
-    """
-    q: queue.Queue[object] = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-
-    def offer(item: object) -> bool:
-        while not stop.is_set():
-            try:
-                q.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def produce() -> None:
-        try:
-            for item in chunks:
-                if not offer(item):
-                    return
-            offer(_DONE)
-        except BaseException as exc:  # handed to the consumer, who raises it
-            offer(exc)
-
-    thread = threading.Thread(target=produce, name="h5io-read-ahead", daemon=True)
-    thread.start()
-    try:
-        while True:
-            item = q.get()
-            if item is _DONE:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            yield item  # type: ignore[misc]
-    finally:
-        stop.set()
-        thread.join()
 
 
 def open_events(paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]], *, validate: bool = True) -> EventReader:

@@ -4,7 +4,9 @@ An image shard is written while events arrive: its file starts with the ``.npy``
 shard, selected events are appended straight from the reader's chunk arrays with ``writev`` by a
 background thread (so writes overlap reading), and a short last shard gets its real header, of the
 same length, when it is closed. Every file is written under a temporary name, renamed when
-complete, and its sha256 computed while writing.
+complete, and its checksum computed while writing: for an image shard the sha256 of the pixel
+payload (the array bytes after the ``.npy`` header, :func:`images_sha256`), which a short last shard
+shares with its data as written, so no file is read back; for a metadata shard that of the file.
 """
 
 from __future__ import annotations
@@ -20,9 +22,8 @@ import numpy as np
 import numpy.typing as npt
 
 from nucvn.events import IMAGE_SHAPE
-from nucvn.fetch import sha256_file
 
-__all__ = ["save_npy", "SplitWriter"]
+__all__ = ["save_npy", "images_sha256", "SplitWriter"]
 
 
 def save_npy(path: Path, arr: np.ndarray) -> str:
@@ -42,6 +43,20 @@ def save_npy(path: Path, arr: np.ndarray) -> str:
         f.write(head.getvalue())
         f.write(body)
     os.replace(tmp, path)
+    return h.hexdigest()
+
+
+def images_sha256(path: Path) -> str:
+    """sha256 of a ``.npy`` file's array payload (everything after its header)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        version = np.lib.format.read_magic(f)
+        if version == (1, 0):
+            np.lib.format.read_array_header_1_0(f)
+        else:
+            np.lib.format.read_array_header_2_0(f)
+        while block := f.read(1 << 22):
+            h.update(block)
     return h.hexdigest()
 
 
@@ -126,7 +141,7 @@ class SplitWriter:
     def _open(self, entry: dict[str, Any]) -> None:
         self._fd = os.open(self.root / f"{entry['images']}.tmp", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
         _writev(self._fd, [memoryview(self.head)])
-        self._hash = hashlib.sha256(self.head)
+        self._hash = hashlib.sha256()
 
     def _write(self, views: list[memoryview]) -> None:
         for v in views:
@@ -139,11 +154,8 @@ class SplitWriter:
         tmp = path.with_name(f"{path.name}.tmp")
         if n < self.size:
             os.pwrite(self._fd, _npy_header(np.dtype(np.uint8), (n, *IMAGE_SHAPE), len(self.head)), 0)
-            os.close(self._fd)
-            sha = sha256_file(tmp)
-        else:
-            os.close(self._fd)
-            sha = self._hash.hexdigest()
+        os.close(self._fd)
+        sha = self._hash.hexdigest()
         self._fd = -1
         os.replace(tmp, path)
         entry["n_events"] = n

@@ -44,7 +44,7 @@ from nucvn import events as ev
 from nucvn.errors import NucvnError
 from nucvn.fetch import sha256_file
 from nucvn.h5io import META_DTYPES, EventChunk, EventReader, inspect_file
-from nucvn.shard_writer import SplitWriter
+from nucvn.shard_writer import SplitWriter, images_sha256
 
 __all__ = ["SPLITS", "LABEL_COLUMNS", "IDENTITY_KEYS", "build_shards", "ShardDataset"]
 
@@ -384,11 +384,14 @@ class ShardDataset(torch.utils.data.Dataset):
 
     @property
     def shard_sha256(self) -> dict[str, str]:
-        """sha256 of every shard file of this split, by path relative to the root."""
+        """Checksums of this split's shards by path relative to the root: sha256 of the pixel
+        payload for image shards (:func:`nucvn.shard_writer.images_sha256`), of the file for
+        metadata shards."""
         return {sh[kind]: sh["sha256"][kind] for sh in self._shards for kind in ("images", "meta")}
 
     def verify(self) -> None:
-        """Recompute every shard file's sha256 and refuse, naming the file, on a mismatch."""
+        """Recompute every shard's checksum and refuse, naming the file, on a mismatch."""
         for rel, want in self.shard_sha256.items():
-            if sha256_file(self.root / rel) != want:
+            path = self.root / rel
+            if (images_sha256(path) if Path(rel).name.startswith("images-") else sha256_file(path)) != want:
                 raise NucvnError(f"{self.root / rel}: sha256 differs from index.json; the shard is corrupt, rerun preprocess")
