@@ -27,6 +27,7 @@ import numpy as np
 import yaml
 
 from nucvn import evaluation as E
+from nucvn.atomic import write_csv, write_json
 from nucvn import plots as P
 from nucvn.errors import NucvnError
 from nucvn.gallery import gallery_figure
@@ -60,7 +61,7 @@ def _write_plots(ev: E.Evaluation, test: ShardDataset, meta: Any, scores: np.nda
                  n_gallery: int, misid_variable: str, footer: str) -> None:
     """The CSV tables, their PNG figures and the gallery of the most confidently wrong events."""
     for name, table in ev.tables.items():
-        E.write_csv(table, out / f"{name}.csv")
+        write_csv(table, out / f"{name}.csv")
     met = ev.metrics
     working_point = (1.0 - float(met["background_rejection"] or 0.0), float(met["efficiency"] or 0.0))
     figs = P.evaluation_figures(ev.tables, auc=met["auc"], threshold=threshold, working_point=working_point, footer=footer,
@@ -105,7 +106,7 @@ def main(argv: list[str]) -> int:
 
     pred = E.predictions_table(meta, scores, threshold=threshold)
     pred.insert(pred.columns.get_loc("score") + 1, "nhits", nhits)
-    E.write_csv(pred, args.predictions)
+    write_csv(pred, args.predictions)
 
     # Rebuild the plots directory from scratch so files of variables no longer binned disappear.
     tmp_dir = args.plots.with_name(f".{args.plots.name}.tmp")
@@ -118,7 +119,7 @@ def main(argv: list[str]) -> int:
         tmp_dir.rename(args.plots)
     finally:
         shutil.rmtree(tmp_dir, ignore_errors=True)
-    E.write_json(metrics, args.metrics)
+    write_json(metrics, args.metrics)
     shown = ", ".join(f"{k} {metrics[k]:.4f}" if isinstance(metrics[k], float) else f"{k} n/a"
                       for k in ("auc", "efficiency", "purity", "balanced_accuracy"))
     print(f"evaluate: test {shown} at threshold {threshold:.4f} ({len(test)} events, data {source})")

@@ -18,7 +18,8 @@ import numpy as np
 import yaml
 
 from nucvn.errors import NucvnError
-from nucvn.evaluation import data_source, write_csv, write_json
+from nucvn.atomic import write_csv, write_json
+from nucvn.evaluation import data_source
 from nucvn.inference import load_model, predict_scores
 from nucvn.metrics import choose_threshold
 from nucvn.plots import save_figure, threshold_scan_figure

@@ -9,7 +9,6 @@ in ``data/checkpoints/train`` (not a DVC output, so an interrupted ``dvc repro``
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from pathlib import Path
@@ -17,6 +16,7 @@ from typing import Any
 
 import yaml
 
+from nucvn.atomic import write_json
 from nucvn.distributed import in_torchrun, launch_torchrun
 from nucvn.errors import NucvnError
 from nucvn.shards import ShardDataset
@@ -79,10 +79,7 @@ def main(argv: list[str]) -> int:
         progress=not args.no_progress,
     )
     if int(os.environ.get("RANK", "0")) == 0:
-        args.metrics.parent.mkdir(parents=True, exist_ok=True)
-        tmp = args.metrics.with_name(f".{args.metrics.name}.tmp")
-        tmp.write_text(json.dumps(result, indent=2) + "\n")
-        os.replace(tmp, args.metrics)
+        write_json(result, args.metrics)
         print(f"train: best epoch {result['best_epoch']}: val AUC {result['val_auc']:.4f}, "
               f"val loss {result['val_loss']:.4f} ({result['events_per_s']:.0f} events/s on {result['device']})")
     return 0

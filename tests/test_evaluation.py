@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -146,10 +144,3 @@ def test_predictions_table_and_wrong_events(sample) -> None:
     np.testing.assert_allclose(wrong["score"][:4], fp_scores)
     assert np.all(~y[wrong["position"][:4]]) and np.all(y[wrong["position"][4:]])
 
-
-def test_writers_are_atomic_and_json_has_no_nan(tmp_path: Path) -> None:
-    out = E.write_json({"a": float("nan"), "b": np.float32(1.5), "c": {"d": np.int64(2)}}, tmp_path / "m" / "x.json")
-    assert json.loads(out.read_text()) == {"a": None, "b": 1.5, "c": {"d": 2}}
-    csv = E.write_csv(pd.DataFrame({"x": [1.0, 2.0]}), tmp_path / "t.csv")
-    assert csv.read_text().splitlines() == ["x", "1", "2"]
-    assert not list(tmp_path.glob(".*tmp*"))

@@ -8,11 +8,12 @@ fingerprint or one that cannot be read, so a stale or damaged file is replaced, 
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
 import torch
+
+from nucvn.atomic import atomic_write
 
 __all__ = ["CHECKPOINT", "rng_state", "restore_rng_state", "save_atomic", "load_checkpoint"]
 
@@ -29,9 +30,7 @@ def rng_state() -> dict[str, Any]:
 
 def save_atomic(obj: Any, path: Path) -> None:
     """``torch.save`` to a temporary name in the same directory, then rename onto ``path``."""
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    atomic_write(path, lambda p: torch.save(obj, p))
 
 
 def load_checkpoint(path: Path, fingerprint: str) -> dict[str, Any] | None:

@@ -20,6 +20,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from nucvn.events import IMAGE_SHAPE
+from nucvn.plots import save_figure
 
 __all__ = ["VIEW_NAMES", "draw_views", "event_figure", "save_event_display"]
 
@@ -56,13 +57,4 @@ def event_figure(image: npt.ArrayLike, *, title: str = "", footer: str = "") -> 
 
 def save_event_display(image: npt.ArrayLike, out: str | Path, *, title: str = "", footer: str = "") -> Path:
     """Draw one event and write it as PNG, atomically."""
-    dest = Path(out)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fig = event_figure(image, title=title, footer=footer)
-    tmp = dest.with_name(f".{dest.stem}.tmp{dest.suffix}")
-    try:
-        fig.savefig(tmp, dpi=110)
-    finally:
-        plt.close(fig)
-    tmp.replace(dest)
-    return dest
+    return save_figure(event_figure(image, title=title, footer=footer), out)

@@ -10,7 +10,6 @@ returns pandas DataFrames ready to be written as CSV for ``dvc plots show`` (and
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -48,8 +47,6 @@ __all__ = [
     "most_confidently_wrong",
     "Evaluation",
     "evaluate",
-    "write_csv",
-    "write_json",
     "data_source",
 ]
 
@@ -357,45 +354,6 @@ def evaluate(
     result.skipped_variables = skipped
     result.metrics["n_by_category"] = {c: int(np.sum(cats == c)) for c in CATEGORIES if np.any(cats == c)}
     return result
-
-
-def _atomic(path: Path, write: Any) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return path
-
-
-def write_csv(table: pd.DataFrame, path: str | os.PathLike[str], *, float_format: str = "%.6g") -> Path:
-    """Write a table as CSV atomically (temporary name, then rename)."""
-    return _atomic(Path(path), lambda p: table.to_csv(p, index=False, float_format=float_format))
-
-
-def write_json(data: Mapping[str, Any], path: str | os.PathLike[str]) -> Path:
-    """Write a dict as indented JSON atomically; NaN is written as null."""
-
-    def clean(v: Any) -> Any:
-        if isinstance(v, float) and not np.isfinite(v):
-            return None
-        if isinstance(v, np.generic):
-            return clean(v.item())
-        if isinstance(v, Mapping):
-            return {str(k): clean(x) for k, x in v.items()}
-        if isinstance(v, (list, tuple)):
-            return [clean(x) for x in v]
-        return v
-
-    def write(p: Path) -> None:
-        with open(p, "w") as f:
-            json.dump(clean(dict(data)), f, indent=2, allow_nan=False)
-            f.write("\n")
-
-    return _atomic(Path(path), write)
 
 
 def data_source(raw_dir: str | os.PathLike[str]) -> str:

@@ -33,6 +33,7 @@ from typing import Any
 
 from tqdm import tqdm
 
+from nucvn.atomic import write_json
 from nucvn.errors import NucvnError
 from nucvn.h5io import inspect_file
 
@@ -82,11 +83,7 @@ def read_manifest(out_dir: Path) -> dict[str, Any] | None:
 
 def write_manifest(out_dir: Path, manifest: Mapping[str, Any]) -> Path:
     """Write ``MANIFEST.json`` atomically (temporary name, then rename)."""
-    path = Path(out_dir) / MANIFEST
-    tmp = path.with_name(f".{MANIFEST}.tmp")
-    tmp.write_text(json.dumps(manifest, indent=2) + "\n")
-    os.replace(tmp, path)
-    return path
+    return write_json(manifest, Path(out_dir) / MANIFEST)
 
 
 def _now() -> str:

@@ -22,6 +22,8 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from nucvn.atomic import atomic_write
+
 __all__ = [
     "VARIABLE_LABELS",
     "CATEGORY_LABELS",
@@ -77,17 +79,10 @@ def add_footer(fig: Figure, footer: str) -> None:
 
 def save_figure(fig: Figure, path: str | os.PathLike[str], *, dpi: int = 110) -> Path:
     """Save as PNG via a temporary name and close the figure."""
-    dest = Path(path)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(f".{dest.stem}.tmp-{os.getpid()}{dest.suffix}")
     try:
-        fig.savefig(tmp, dpi=dpi)
-        os.replace(tmp, dest)
+        return atomic_write(path, lambda p: fig.savefig(p, dpi=dpi))
     finally:
         plt.close(fig)
-        if tmp.exists():
-            tmp.unlink()
-    return dest
 
 
 def _figure(footer: str, size: tuple[float, float] = (6.4, 4.6)) -> tuple[Figure, Axes]:

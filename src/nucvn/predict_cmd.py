@@ -19,7 +19,8 @@ import pandas as pd
 from tqdm import tqdm
 
 from nucvn.errors import NucvnError
-from nucvn.evaluation import IDENTITY_COLUMNS, write_csv
+from nucvn.atomic import write_csv
+from nucvn.evaluation import IDENTITY_COLUMNS
 from nucvn.events import numu_cc
 from nucvn.h5io import open_events
 

@@ -53,6 +53,7 @@ from torch.utils.data import BatchSampler, DataLoader, Dataset
 from tqdm import tqdm
 
 from nucvn import __version__, metrics
+from nucvn.atomic import atomic_write, write_json
 from nucvn.checkpoint import CHECKPOINT, load_checkpoint, restore_rng_state, rng_state, save_atomic
 from nucvn.distributed import DeviceName, DistContext, EpochSampler, all_reduce_sum, init_distributed
 from nucvn.errors import NucvnError
@@ -233,14 +234,14 @@ def _mirror_cells(x: torch.Tensor) -> torch.Tensor:
 
 
 def _write_history(history: list[dict[str, float]], path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=HISTORY_COLUMNS, extrasaction="ignore")
-        w.writeheader()
-        for row in history:
-            w.writerow({k: (int(row[k]) if k == "epoch" else f"{row[k]:.6g}") for k in HISTORY_COLUMNS})
-    os.replace(tmp, path)
+    def write(p: Path) -> None:
+        with open(p, "w", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=HISTORY_COLUMNS, extrasaction="ignore")
+            w.writeheader()
+            for row in history:
+                w.writerow({k: (int(row[k]) if k == "epoch" else f"{row[k]:.6g}") for k in HISTORY_COLUMNS})
+
+    atomic_write(path, write)
 
 
 def _versions() -> dict[str, str]:
@@ -399,6 +400,4 @@ def _write_model(model_dir: Path, state: dict[str, torch.Tensor], cfg: TrainConf
         "versions": _versions(),
         "result": result,
     }
-    tmp_json = model_dir / f".model.json.tmp-{os.getpid()}"
-    tmp_json.write_text(json.dumps(config, indent=2, default=str) + "\n")
-    os.replace(tmp_json, model_dir / "model.json")
+    write_json(config, model_dir / "model.json")

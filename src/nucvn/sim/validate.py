@@ -9,8 +9,6 @@ energy and composition spectra, ⟨n_ch⟩ vs W — and ``summary.json`` with th
 from __future__ import annotations
 
 import argparse
-import json
-import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -19,11 +17,12 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
-from matplotlib.figure import Figure
 
+from nucvn.atomic import write_json
 from nucvn.display import draw_views
 from nucvn.errors import NucvnError
 from nucvn.events import Interaction, numu_cc
+from nucvn.plots import save_figure
 from nucvn.sim import checks
 from nucvn.sim.detector import Detector
 from nucvn.sim.detector_params import DetectorParams
@@ -38,16 +37,6 @@ _DISPLAY_CLASSES = {
     "numu_cc_qe": (0,), "numu_cc_res": (1,), "numu_cc_dis": (2,), "numu_cc_other": (3,),
     "nue_cc": (4, 5, 6, 7), "nutau_cc": (8, 9, 10, 11), "nue_elastic": (12,), "nc": (13,), "cosmic": (14,),
 }  # fmt: skip
-
-
-def _save(fig: Figure, path: Path) -> Path:
-    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
-    try:
-        fig.savefig(tmp, dpi=100)
-    finally:
-        plt.close(fig)
-    os.replace(tmp, path)
-    return path
 
 
 def _displays(sample: SimulatedEvents, out: Path) -> dict[str, int]:
@@ -67,7 +56,7 @@ def _displays(sample: SimulatedEvents, out: Path) -> dict[str, int]:
         fig.colorbar(artist, ax=list(axes), label="pixel value (8-bit counts)")
         fig.suptitle(f"{name}: {Interaction(code[i]).name}, E_nu = {energy[i]:.2f} GeV, "
                      f"E_lep = {sample.meta['lepenergy'][i]:.2f} GeV, finalstate {int(sample.meta['finalstate'][i])}")  # fmt: skip
-        _save(fig, out / f"event_{name}.png")
+        save_figure(fig, out / f"event_{name}.png")
     return chosen
 
 
@@ -88,7 +77,7 @@ def _muon_range(det: Detector, n: int, seed: int, out: Path) -> dict[str, object
     ax.set_ylabel("track length (m)")
     ax.set_title("Contained muons: length vs energy")
     ax.legend()
-    _save(fig, out / "muon_range.png")
+    save_figure(fig, out / "muon_range.png")
     return {
         "median_length_over_csda": float(np.median(mr.ratio[ok])),
         "fraction_within_10pct": float(np.mean(np.abs(mr.ratio[ok] - 1) < 0.1)),
@@ -116,7 +105,7 @@ def _showers(det: Detector, n: int, seed: int, out: Path) -> dict[str, object]:
         ax.set_ylabel("fraction of pixel sum per X0")
         ax.set_title(f"{label} showers (mean of {n})")
         ax.legend(fontsize=7)
-    _save(fig, out / "shower_profile.png")
+    save_figure(fig, out / "shower_profile.png")
     return result
 
 
@@ -132,7 +121,7 @@ def _mip(det: Detector, n: int, seed: int, out: Path) -> dict[str, object]:
     ax.set_ylabel("pixels")
     ax.set_title("Single-MIP pixel values")
     ax.legend()
-    _save(fig, out / "mip_pixels.png")
+    save_figure(fig, out / "mip_pixels.png")
     return {"peak": peak, "median": float(np.median(vals)), "mean": float(np.mean(vals)), "mid_cell_median": float(np.median(mid[mid > 0]))}
 
 
@@ -147,7 +136,7 @@ def _linearity(det: Detector, n: int, seed: int, out: Path) -> dict[str, object]
     ax.set_xlabel("visible energy (MeV)")
     ax.set_ylabel("pixel sum (counts)")
     ax.legend()
-    _save(fig, out / "linearity.png")
+    save_figure(fig, out / "linearity.png")
     return {"counts_per_visible_mev": float(slope), "intercept": float(intercept), "max_abs_residual": float(np.max(np.abs(resid)))}
 
 
@@ -189,7 +178,7 @@ def _spectra(sample: SimulatedEvents, out: Path) -> dict[str, object]:
     axes[2].set_ylabel("fraction of νμ CC")
     axes[2].set_title("νμ CC modes vs energy")
     axes[2].legend()
-    _save(fig, out / "spectra.png")
+    save_figure(fig, out / "spectra.png")
     around2 = cc & (e > 1.5) & (e < 2.5)
     return {
         "composition": {c: float(v.mean()) for c, v in classes.items()},
@@ -231,7 +220,7 @@ def _multiplicity(sample: SimulatedEvents, out: Path) -> dict[str, object]:
     ax.set_ylabel("⟨n_ch⟩")
     ax.set_title("charged multiplicity vs W")
     ax.legend()
-    _save(fig, out / "multiplicity.png")
+    save_figure(fig, out / "multiplicity.png")
     centres_p = result["nu_p"]["w_gev"]  # type: ignore[index]
     result["reference_nu_p"] = [0.40 + 1.42 * np.log(c**2) for c in centres_p]
     return result
@@ -262,9 +251,7 @@ def validate(out: Path, *, events: int = 3000, seed: int = 1, progress: Callable
     say("event displays")
     mixed = simulate_events(max(100, events // 10), seed=seed + 1, generator_params=GeneratorParams(composition=_DISPLAY_MIX))
     summary["displays"] = _displays(mixed, out)
-    tmp = out / ".summary.json.tmp"
-    tmp.write_text(json.dumps(summary, indent=2))
-    os.replace(tmp, out / "summary.json")
+    write_json(summary, out / "summary.json")
     return summary
 
 
