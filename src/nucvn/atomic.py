@@ -8,30 +8,53 @@ rule in their modules.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-__all__ = ["atomic_write", "write_json", "write_csv"]
+from nucvn.errors import NucvnError
+
+__all__ = ["atomic_write", "disk_errors", "write_json", "write_csv"]
+
+_DISK_ERRNOS = {errno.ENOSPC: "no space left on device", errno.EDQUOT: "disk quota exceeded"}
+
+
+@contextlib.contextmanager
+def disk_errors(path: str | os.PathLike[str]) -> Iterator[None]:
+    """Turn a full disk (``ENOSPC``, ``EDQUOT``) inside the block into one :class:`NucvnError`
+    that names ``path`` and says what to do, instead of a traceback from deep inside a writer.
+
+    Other ``OSError`` s pass through unchanged.
+    """
+    try:
+        yield
+    except OSError as exc:
+        reason = _DISK_ERRNOS.get(exc.errno or 0)
+        if reason is None:
+            raise
+        raise NucvnError(f"{path}: {reason}; free space on that disk (or point the output elsewhere) and rerun") from exc
 
 
 def atomic_write(path: str | os.PathLike[str], write: Callable[[Path], object]) -> Path:
     """Call ``write(tmp)`` on a temporary path beside ``path``, then rename it onto ``path``.
 
     The parent directory is created. On any error the temporary file is removed and ``path``
-    keeps whatever it held before.
+    keeps whatever it held before; a full disk becomes a :class:`NucvnError` naming ``path``.
     """
     dest = Path(path)
-    dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest.with_name(f".{dest.stem}.tmp-{os.getpid()}{dest.suffix}")
     try:
-        write(tmp)
-        os.replace(tmp, dest)
+        with disk_errors(dest):
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            write(tmp)
+            os.replace(tmp, dest)
     finally:
         if tmp.exists():
             tmp.unlink()
