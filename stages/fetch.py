@@ -1,56 +1,39 @@
-"""DVC stage ``fetch``: fill ``data/raw`` with event files and ``MANIFEST.json``.
+"""DVC stage ``fetch``: fill ``data/raw`` with event files (or a manifest of them) and ``MANIFEST.json``.
 
-``fetch.source: sim`` simulates ``fetch.sim.files`` files (the offline default); ``url``
-downloads ``fetch.url.files`` from ``fetch.url.base``. All logic lives in :mod:`nucvn.fetch`.
+``fetch.source``: ``sim`` simulates ``fetch.sim.files`` files (the offline default); ``url``
+downloads ``fetch.url.files`` from ``fetch.url.base``; ``dir`` lists ``fetch.dir.files`` of
+``fetch.dir.path`` in place, without copying. All logic lives in :mod:`nucvn.fetch`.
 """
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
-import yaml
-
+from _stage import read_params, run_stage
 from nucvn.errors import NucvnError
-from nucvn.fetch import fetch_sim, fetch_url
+from nucvn.fetch import fetch_dir, fetch_sim, fetch_url
+from nucvn.stage_params import FetchParams
 
 RAW = Path("data/raw")
 
 
-def main() -> int:
-    params = yaml.safe_load(Path("params.yaml").read_text())["fetch"]
-    source = params["source"]
-    if source == "sim":
-        sim = params["sim"]
-        manifest = fetch_sim(
-            RAW,
-            files=int(sim["files"]),
-            events=int(sim["events"]),
-            seed=int(sim["seed"]),
-            workers=int(sim["workers"]),
-            composition=sim.get("composition"),
-        )
-    elif source == "url":
-        url = params["url"]
-        manifest = fetch_url(
-            str(url["base"]),
-            url["files"],
-            RAW,
-            parallel=int(url["parallel"]),
-            retries=int(url["retries"]),
-            backoff=float(url["backoff"]),
-            timeout=float(url["timeout"]),
-        )
+def main(argv: list[str]) -> int:
+    p = read_params(FetchParams, "fetch")
+    if p.source == "sim":
+        manifest = fetch_sim(RAW, files=p.sim.files, events=p.sim.events, seed=p.sim.seed, workers=p.sim.workers,
+                             composition=p.sim.composition)
+    elif p.source == "url":
+        manifest = fetch_url(p.url.base, p.url.files, RAW, parallel=p.url.parallel, retries=p.url.retries,
+                             backoff=p.url.backoff, timeout=p.url.timeout, min_rate=p.url.min_rate)
     else:
-        raise NucvnError(f"params.yaml: fetch.source must be 'sim' or 'url', got {source!r}")
+        if not p.dir.path:
+            raise NucvnError("params.yaml: fetch.dir.path is empty; set it to the directory that holds neutrinoN.h5 "
+                             "(dvc exp run -S fetch.source=dir -S fetch.dir.path=/path/to/files)")
+        manifest = fetch_dir(Path(p.dir.path), p.dir.files, RAW)
     n = sum(e["n_events"] for e in manifest["files"])
-    print(f"fetch: {len(manifest['files'])} files, {n} events from source {source!r} in {RAW}")
+    print(f"fetch: {len(manifest['files'])} files, {n} events from source {p.source!r} in {RAW}")
     return 0
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except NucvnError as exc:
-        print(f"stage fetch: error: {exc}", file=sys.stderr)
-        sys.exit(2)
+    run_stage("fetch", main)

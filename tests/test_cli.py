@@ -46,3 +46,15 @@ def test_inspect_bad_input_is_one_clear_line(tmp_path: Path, make_event_file: Ca
     path = make_event_file(n=5)
     beyond = _nucvn("inspect", str(path), "--display", "5")
     assert beyond.returncode == 2 and "events 0..4" in beyond.stderr
+
+
+def test_output_piped_into_head_ends_without_traceback(make_event_file: Callable[..., Path]) -> None:
+    """``nucvn inspect --json | head``: the reader closes the pipe before (``true``) or while
+    (``head -c 1``) nucvn writes; neither may end in a BrokenPipeError traceback."""
+    path = make_event_file(n=40)
+    for reader, expected in (("true", ""), ("head -c 1", "{")):
+        cmd = f"'{sys.executable}' -m nucvn inspect '{path}' --json | {reader}"
+        res = subprocess.run(["bash", "-o", "pipefail", "-c", cmd], capture_output=True, text=True, timeout=120)
+        assert res.stdout == expected
+        assert "Traceback" not in res.stderr and "BrokenPipe" not in res.stderr, res.stderr
+        assert res.returncode in (0, 141)

@@ -67,7 +67,7 @@ def test_rate_vs_table_matches_direct_counts(sample) -> None:
         assert tab["purity_n"][i] == np.sum(inbin & sel)
         assert tab["purity_k"][i] == np.sum(inbin & sel & y)
         assert tab["efficiency_lo"][i] <= tab["efficiency"][i] <= tab["efficiency_hi"][i]
-    with pytest.raises(NucvnError, match="evaluate.bins.nuenergy"):
+    with pytest.raises(NucvnError, match="bins.yaml: nuenergy"):
         E.rate_vs_table(x, y, sel, [5, 1], variable="nuenergy")
 
 

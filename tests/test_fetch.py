@@ -4,38 +4,20 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from httpserver import FileServer
+from httpserver import FileServer, serve, server  # noqa: F401  (fixtures)
 
 from nucvn.errors import NucvnError
 from nucvn.fetch import fetch_sim, fetch_url, parse_files, read_manifest, sha256_file
 from nucvn.h5io import inspect_file
 
 
-@pytest.fixture
-def server() -> Iterator[FileServer]:
-    with FileServer() as s:
-        yield s
-
-
-@pytest.fixture
-def serve(server: FileServer, make_event_file: Callable[..., Path], tmp_path: Path) -> Callable[[int], bytes]:
-    src = tmp_path / "served"
-
-    def _serve(i: int, n: int = 60) -> bytes:
-        data = make_event_file(f"neutrino{i}.h5", n=n, seed=i, directory=src).read_bytes()
-        server.files[f"neutrino{i}.h5"] = data
-        return data
-
-    return _serve
-
-
 def _fetch(server: FileServer, files: list[int] | str, out: Path, **kw: object) -> dict:
     kw = {"parallel": 2, "retries": 2, "backoff": 0.01, "timeout": 10, "progress": False} | kw
-    return fetch_url(server.base, files, out, **kw)
+    return fetch_url(kw.pop("base", server.base), files, out, **kw)
 
 
 def test_parse_files() -> None:
@@ -102,32 +84,31 @@ def test_corrupt_file_fails_and_leaves_nothing(server: FileServer, serve: Callab
     good = serve(1)
     server.files["neutrino2.h5"] = good[:1000] + bytes(len(good) - 1000)  # right size, garbage body
     out = tmp_path / "raw"
-    with pytest.raises(NucvnError, match=r"neutrino2\.h5: still broken after 3 attempts") as err:
+    with pytest.raises(NucvnError, match=r"1 of 2 files failed: neutrino2\.h5: invalid after download .*gave up after 3 attempts\);") as err:
         _fetch(server, [1, 2], out)
-    assert re.search(r"neutrino2\.h5 \[cvnmap\]: required dataset is missing|HDF5", str(err.value))
+    assert re.search(r"\[cvnmap\]: required dataset is missing|HDF5", str(err.value))
     assert not (out / "neutrino2.h5").exists() and not (out / ".neutrino2.h5.part").exists()
-    manifest = read_manifest(out)
-    assert manifest is not None and manifest["complete"] is False
-    assert [e["name"] for e in manifest["files"]] == ["neutrino1.h5"]
+    assert read_manifest(out) is None  # nothing complete yet: no manifest
+    assert not (out / "neutrino1.h5").exists() and (out / ".incoming" / "neutrino1.h5").exists()  # staged
 
     server.files["neutrino2.h5"] = serve(2)  # server fixed: the rerun fetches only the missing file
     server.log.clear()
     assert _fetch(server, [1, 2], out)["complete"]
     assert server.names() == ["neutrino2.h5"]
+    assert sorted(p.name for p in out.iterdir()) == ["MANIFEST.json", "neutrino1.h5", "neutrino2.h5"]
 
 
 def test_missing_file_names_the_404(server: FileServer, serve: Callable[[int], bytes], tmp_path: Path) -> None:
     serve(1)
-    with pytest.raises(NucvnError, match=r"neutrino7\.h5: HTTP 404 .*neutrino7\.h5") as err:
+    with pytest.raises(NucvnError, match=r"1 of 2 files failed: neutrino7\.h5: HTTP 404 Not Found under .*/nova/ \(check fetch\.url\.base"):
         _fetch(server, [1, 7], tmp_path)
-    assert "1 of 2 files failed" in str(err.value)
     assert server.names().count("neutrino7.h5") == 1  # a 404 is not retried
     assert not (tmp_path / "neutrino7.h5").exists()
-    assert (tmp_path / "neutrino1.h5").exists()
+    assert (tmp_path / ".incoming" / "neutrino1.h5").exists()
 
 
 def test_unreachable_server_retries_then_fails(tmp_path: Path) -> None:
-    with pytest.raises(NucvnError, match=r"neutrino1\.h5: still broken after 2 attempts.*cannot connect"):
+    with pytest.raises(NucvnError, match=r"1 of 1 files failed: neutrino1\.h5: cannot connect to 127\.0\.0\.1:9 \(Connection refused\);"):
         fetch_url("http://127.0.0.1:9/", [1], tmp_path, retries=1, backoff=0.01, timeout=2, progress=False)
     with pytest.raises(NucvnError, match="parallel"):
         fetch_url("http://127.0.0.1:9/", [1], tmp_path, parallel=0, progress=False)

@@ -1,7 +1,6 @@
-"""Inference: load_model (safetensors, no unpickling) and predict_scores on shards and raw batches."""
+"""Inference: load_model (safetensors, no unpickling, sha256-checked) and predict_scores on shards and raw batches."""
 
 from __future__ import annotations
-
 
 import json
 import shutil
@@ -100,3 +99,19 @@ def test_weights_file_is_not_a_pickle(trained: tuple[Path, Path]) -> None:
     n = int.from_bytes(raw[:8], "little")
     header = json.loads(raw[8 : 8 + n])
     assert header["__metadata__"] == {"format": "pt"} and raw[:2] != b"\x80\x04"
+
+
+def test_weights_changed_after_training_are_refused(trained: tuple[Path, Path], tmp_path: Path) -> None:
+    """256 bytes flipped inside a tensor keep the file valid and its size; load_model must refuse it
+    rather than return a model whose scores are silently off."""
+    copy = tmp_path / "model"
+    shutil.copytree(trained[0], copy)
+    weights = copy / "model.safetensors"
+    raw = bytearray(weights.read_bytes())
+    start = 8 + int.from_bytes(raw[:8], "little") + 128
+    raw[start : start + 256] = bytes(b ^ 0xFF for b in raw[start : start + 256])
+    weights.write_bytes(bytes(raw))
+    with pytest.raises(NucvnError) as err:
+        load_model(copy)
+    message = str(err.value)
+    assert message.startswith(f"{weights}: sha256") and "retrain" in message and "\n" not in message

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -15,7 +16,9 @@ import pytest
 from nucvn.events import numu_cc
 from nucvn.h5io import open_events
 from nucvn.inference import load_model, predict_scores
-from tiny_pipeline import make_model, make_shards
+from tiny_pipeline import make_model, make_shards, write_params
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def _nucvn(*args: str) -> subprocess.CompletedProcess[str]:
@@ -77,3 +80,28 @@ def test_predict_refuses_bad_input(workspace: Path, tmp_path: Path) -> None:
     res = _nucvn("predict", "--model", str(workspace / "model"), "--files", str(workspace / "raw" / "neutrino1.h5"),
                  "--out", str(out), "--threshold", "1.5")
     assert res.returncode == 2 and "--threshold" in res.stderr
+
+
+def test_damaged_weights_are_refused_by_predict_and_threshold(workspace: Path, tmp_path: Path) -> None:
+    """Flipped bytes in model.safetensors (same size, still a valid file): both consumers stop
+    with one line naming the file instead of scoring with the damaged weights."""
+    model = tmp_path / "model"
+    shutil.copytree(workspace / "model", model)
+    weights = model / "model.safetensors"
+    raw = bytearray(weights.read_bytes())
+    start = 8 + int.from_bytes(raw[:8], "little") + 64
+    raw[start : start + 256] = bytes(b ^ 0xFF for b in raw[start : start + 256])
+    weights.write_bytes(bytes(raw))
+    out = tmp_path / "s.csv"
+    res = _nucvn("predict", "--model", str(model), "--files", str(workspace / "raw" / "neutrino1.h5"), "--out", str(out),
+                 "--device", "cpu", "--no-progress")
+    assert res.returncode == 2 and not out.exists(), res.stderr
+    assert f"{weights}: sha256" in res.stderr and "retrain" in res.stderr and "Traceback" not in res.stderr
+    stage = subprocess.run([sys.executable, str(REPO / "stages" / "threshold.py"), "--params",
+                            str(write_params(tmp_path / "params.yaml")), "--shards", str(workspace / "shards"),
+                            "--model-dir", str(model), "--raw", str(workspace / "raw"), "--metrics",
+                            str(tmp_path / "t.json"), "--info", str(tmp_path / "i.json"), "--scan",
+                            str(tmp_path / "scan.csv"), "--no-progress"],
+                           capture_output=True, text=True, timeout=300, cwd=REPO)
+    assert stage.returncode == 2 and f"{weights}: sha256" in stage.stderr and "Traceback" not in stage.stderr
+    assert not (tmp_path / "t.json").exists()

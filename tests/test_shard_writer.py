@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from nucvn.events import IMAGE_SHAPE
-from nucvn.fetch import sha256_file
+from nucvn.manifest import sha256_file
 from nucvn.shard_writer import SplitWriter, _npy_header, _writev, images_sha256, save_npy
 
 

@@ -14,7 +14,7 @@ from conftest import random_events
 
 from nucvn import events as ev
 from nucvn.errors import NucvnError
-from nucvn.fetch import sha256_file
+from nucvn.manifest import sha256_file
 from nucvn.shard_writer import images_sha256
 from nucvn.h5io import write_events
 from nucvn.shards import SPLITS, ShardDataset, build_shards

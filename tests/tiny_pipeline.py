@@ -10,7 +10,7 @@ from pathlib import Path
 import yaml
 
 from conftest import random_events
-from nucvn.fetch import write_manifest
+from nucvn.manifest import write_manifest
 from nucvn.h5io import write_events
 from nucvn.shards import ShardDataset, build_shards
 from nucvn.train import TrainConfig, train
@@ -25,16 +25,16 @@ EVAL_PARAMS = {
         "roc_points": 200,
         "gallery_events": 2,
         "confidence_level": 0.6827,
-        "bins": {
-            "nuenergy": [0, 2, 5, 10, 20],
-            "lepenergy": [0, 1, 5, 20],
-            "lepton_fraction": [0, 0.5, 1],
-            "inelasticity": [0, 0.5, 1],
-            "vtxx": [-800, 0, 800],
-            "vtxz": [0, 3000, 6000],
-            "nhits": [0, 300, 400, 16000],
-        },
     },
+}
+EVAL_BINS = {
+    "nuenergy": [0, 2, 5, 10, 20],
+    "lepenergy": [0, 1, 5, 20],
+    "lepton_fraction": [0, 0.5, 1],
+    "inelasticity": [0, 0.5, 1],
+    "vtxx": [-800, 0, 800],
+    "vtxz": [0, 3000, 6000],
+    "nhits": [0, 300, 400, 16000],
 }
 
 
@@ -57,8 +57,8 @@ def make_shards(root: Path, *, files: int = 2, events: int = 160) -> Path:
 
 def make_model(root: Path, shards: Path) -> Path:
     """A 1-epoch, width-2 cvn2v trained by nucvn.train on ``shards``; returns the model directory."""
-    cfg = TrainConfig(model="cvn2v", model_kwargs={"width": 2, "depth": 1, "head": 8}, epochs=1, batch_size=32,
-                      patience=1, device="cpu", seed=0)
+    cfg = TrainConfig(model="cvn2v", model_kwargs={"cvn2v": {"width": 2, "depth": 1, "head": 8}}, epochs=1,
+                      batch_size=32, lr=2e-3, weight_decay=1e-4, augment=False, patience=1, device="cpu", seed=0)
     train(ShardDataset(shards, "train"), ShardDataset(shards, "val"), model_dir=root / "model",
           checkpoint_dir=root / "ckpt", history_path=root / "history.csv", config=cfg, progress=False)
     assert json.loads((root / "model" / "model.json").read_text())["model"] == "cvn2v"
@@ -66,9 +66,11 @@ def make_model(root: Path, shards: Path) -> Path:
 
 
 def write_params(path: Path, **overrides: dict) -> Path:
-    """``params.yaml`` holding the threshold and evaluate sections (with per-section overrides)."""
+    """``params.yaml`` holding the threshold and evaluate sections (with per-section overrides), and
+    ``bins.yaml`` beside it (where the evaluate stage looks for it by default)."""
     params = {k: dict(v) for k, v in EVAL_PARAMS.items()}
     for section, values in overrides.items():
         params[section].update(values)
     path.write_text(yaml.safe_dump(params))
+    (path.parent / "bins.yaml").write_text(yaml.safe_dump(EVAL_BINS))
     return path

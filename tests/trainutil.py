@@ -17,7 +17,7 @@ __all__ = ["learnable_events", "make_shards", "write_params", "TINY_TRAIN"]
 
 TINY_TRAIN: dict[str, Any] = {
     "model": "cvn2v",
-    "model_kwargs": {"width": 4, "head": 8},
+    "model_kwargs": {"cvn2v": {"width": 4, "head": 8}, "seed_notebook": {}, "seed_report": {}},
     "epochs": 2,
     "batch_size": 32,
     "optimizer": "adamw",

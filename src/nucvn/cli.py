@@ -3,13 +3,16 @@
 Each subcommand lives in its own module, which exposes ``add_arguments(parser)`` and
 ``run(args) -> int``; this file only maps names to modules (imported lazily, so ``nucvn --help``
 stays fast and a command's heavy imports load only when it runs). A :class:`NucvnError` (bad file,
-key or parameter) is printed as one line without a traceback and exits with status 2.
+key or parameter) is printed as one line without a traceback and exits with status 2. Output
+piped into a reader that stops early (``nucvn inspect --json | head``) ends quietly with status
+141 (128 + SIGPIPE, what a shell reports for such a pipeline), as any Unix tool does.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 
@@ -44,10 +47,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser(args_list).parse_args(args_list)
     module = importlib.import_module(COMMANDS[args.command][0])
     try:
-        return int(module.run(args) or 0)
+        code = int(module.run(args) or 0)
+        sys.stdout.flush()
+        return code
     except NucvnError as exc:
         print(f"nucvn {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        # The reader went away: point stdout at /dev/null so the interpreter's final flush is quiet.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141
 
 
 if __name__ == "__main__":

@@ -23,7 +23,8 @@ import pandas as pd
 from nucvn import events as ev
 from nucvn import metrics as m
 from nucvn.errors import NucvnError
-from nucvn.fetch import read_manifest
+from nucvn.manifest import read_manifest
+from nucvn.h5io import META_DTYPES
 
 __all__ = [
     "CATEGORIES",
@@ -48,6 +49,7 @@ __all__ = [
     "Evaluation",
     "evaluate",
     "data_source",
+    "check_variables",
 ]
 
 CATEGORIES: tuple[str, ...] = ("numu_cc", "nue_cc", "nutau_cc", "nc", "cosmic", "other")
@@ -106,6 +108,26 @@ def _available(meta: pd.DataFrame, name: str, nhits: npt.ArrayLike | None) -> bo
     return name in meta.columns or (name in _DERIVED and {"lepenergy", "nuenergy"} <= set(meta.columns))
 
 
+def check_variables(columns: Iterable[str], bins: Mapping[str, Sequence[float]], misid_variable: str) -> None:
+    """Refuse, before anything is scored, a binning of a variable nucvn does not know and a
+    mis-identification variable without a binning.
+
+    Known: every metadata key of the file format (:data:`nucvn.h5io.META_DTYPES`), every column
+    of the data at hand, ``nhits`` and the derived ``lepton_fraction`` and ``inelasticity``. A
+    known variable that this data lacks (e.g. ``vtxx`` in files without vertices) is not an error:
+    :func:`evaluate` leaves its plot out and says so.
+    """
+    known = set(columns) | set(META_DTYPES) | set(_DERIVED) | {"nhits"}
+    unknown = sorted(set(bins) - known)
+    if unknown:
+        raise NucvnError(f"bins.yaml: unknown variable {unknown[0]!r}; known: {', '.join(sorted(known))}")
+    for name, edges in bins.items():
+        _edges(edges, name)
+    if misid_variable not in bins:
+        raise NucvnError(f"evaluate.misid_variable: {misid_variable!r} has no binning in bins.yaml; "
+                         f"choose one of {', '.join(bins)}")
+
+
 def count_hits(batches: Iterable[npt.ArrayLike]) -> npt.NDArray[np.int64]:
     """Number of non-zero pixels (both views) per event, over batches of ``(b, 2, 100, 80)`` images."""
     out = [np.count_nonzero(np.asarray(b).reshape(len(b), -1), axis=1) for b in batches]
@@ -115,7 +137,7 @@ def count_hits(batches: Iterable[npt.ArrayLike]) -> npt.NDArray[np.int64]:
 def _edges(edges: Sequence[float], name: str) -> npt.NDArray[np.float64]:
     e = np.asarray(edges, dtype=np.float64)
     if e.ndim != 1 or e.size < 2 or np.any(~np.isfinite(e)) or np.any(np.diff(e) <= 0):
-        raise NucvnError(f"evaluate.bins.{name}: bin edges must be an increasing list of at least 2 numbers, got {list(edges)}")
+        raise NucvnError(f"bins.yaml: {name}: bin edges must be an increasing list of at least 2 numbers, got {list(edges)}")
     return e
 
 
@@ -347,7 +369,7 @@ def evaluate(
     t["eff_by_mode"] = category_table(mode_names[y], sel[y], list(MODE_NAMES.values()), column="mode", cl=cl)
     t["eff_by_finalstate"] = finalstate_table(meta, y, sel, cl=cl)
     if misid_variable not in bins:
-        raise NucvnError(f"evaluate.misid_variable {misid_variable!r} has no binning in evaluate.bins")
+        raise NucvnError(f"evaluate.misid_variable: {misid_variable!r} has no binning in bins.yaml")
     t[f"misid_vs_{misid_variable}"] = misid_table(
         variable_values(meta, misid_variable, nhits=nhits), cats, sel, bins[misid_variable], variable=misid_variable, cl=cl
     )

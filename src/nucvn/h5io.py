@@ -42,6 +42,7 @@ __all__ = [
     "expand_paths",
     "open_events",
     "inspect_file",
+    "inspect_file_deep",
     "write_events",
 ]
 
@@ -247,6 +248,42 @@ def inspect_file(path: str | os.PathLike[str]) -> FileInfo:
     with _open(p) as f:
         info, _ = _inspect_open(p, f)
     return info
+
+
+def inspect_file_deep(path: str | os.PathLike[str], *, block_bytes: int = 64 << 20) -> FileInfo:
+    """Validate one file like :func:`inspect_file`, then read (decompress) every chunk of ``cvnmap``.
+
+    :func:`inspect_file` reads only the metadata and the last event, so a file whose gzip chunks
+    are corrupt in the middle passes it; this reads the whole image dataset in blocks of about
+    ``block_bytes`` (whole HDF5 chunks, so each is decompressed once), keeping memory bounded.
+    Use it before trusting a file that came from outside (a download, a user's directory).
+    """
+    p = Path(path)
+    with _open(p) as f:
+        info, _ = _inspect_open(p, f)
+        img = f[IMAGE_KEY]
+        row_bytes = N_PIXELS * img.dtype.itemsize
+        chunk_rows = img.chunks[0] if img.chunks else 1
+        rows = max(chunk_rows, (max(block_bytes, row_bytes) // row_bytes) // chunk_rows * chunk_rows)
+        for start in range(0, info.n_events, rows):
+            stop = min(start + rows, info.n_events)
+            try:
+                img[start:stop]
+            except OSError:
+                _locate_bad_chunk(p, img, start, stop, chunk_rows)
+    return info
+
+
+def _locate_bad_chunk(path: Path, img: h5py.Dataset, start: int, stop: int, chunk_rows: int) -> None:
+    """Raise naming the first chunk of ``img[start:stop]`` that cannot be read."""
+    for lo in range(start, stop, chunk_rows):
+        hi = min(lo + chunk_rows, stop)
+        try:
+            img[lo:hi]
+        except OSError as exc:
+            raise _fail(path, IMAGE_KEY, f"events {lo}..{hi - 1} cannot be read ({exc})",
+                        "the file is corrupt; re-download or regenerate it") from exc
+    raise _fail(path, IMAGE_KEY, f"events {start}..{stop - 1} cannot be read", "the file is corrupt; re-download or regenerate it")
 
 
 def _to_uint8(raw: npt.NDArray[np.integer]) -> npt.NDArray[np.uint8]:

@@ -1,59 +1,49 @@
 """Load a trained model and score events: the one path from ``data/model`` to probabilities.
 
 :func:`load_model` rebuilds the network from ``model.json`` (registry name and size arguments)
-and loads ``model.safetensors`` (no unpickling). :func:`predict_scores` applies the pixel scaling
-recorded at training time and returns ``sigmoid(logit)`` per event, for a
-:class:`~nucvn.shards.ShardDataset` or any iterable of ``uint8`` image batches ``(n, 2, 100, 80)``.
+and loads ``model.safetensors`` (no unpickling) through :func:`nucvn.artifact.read_model_dir`,
+which refuses weights whose sha256 differs from the one recorded at training time.
+:func:`predict_scores` applies the pixel scaling recorded at training time and returns
+``sigmoid(logit)`` per event, for a :class:`~nucvn.shards.ShardDataset` or any iterable of
+``uint8`` image batches ``(n, 2, 100, 80)``.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-import safetensors.torch
 import torch
 from torch import nn
-from tqdm import tqdm
 
+from nucvn.artifact import MODEL_FILES, WEIGHTS, read_model_dir
 from nucvn.distributed import DeviceName, resolve_device
 from nucvn.errors import NucvnError
 from nucvn.events import IMAGE_SHAPE
-from nucvn.models import INPUT_LAYOUT, create_model, scale_pixels
+from nucvn.models import create_model, scale_pixels
+from nucvn.progress import progress_bar
 from nucvn.shards import ShardDataset
 
 __all__ = ["MODEL_FILES", "load_model", "predict_scores"]
 
-MODEL_FILES = ("model.json", "model.safetensors")
-
 
 def load_model(model_dir: str | Path) -> tuple[nn.Module, dict[str, Any]]:
-    """``(model in eval mode on the CPU, config dict from model.json)`` for a trained model directory."""
-    model_dir = Path(model_dir)
-    missing = [str(model_dir / f) for f in MODEL_FILES if not (model_dir / f).is_file()]
-    if missing:
-        raise NucvnError(f"missing model file(s) {', '.join(missing)}; run the train stage (dvc repro train)")
-    try:
-        config = json.loads((model_dir / "model.json").read_text())
-    except json.JSONDecodeError as exc:
-        raise NucvnError(f"{model_dir / 'model.json'}: not valid JSON ({exc}); rerun the train stage") from exc
-    for key in ("model", "model_kwargs", "input"):
-        if key not in config:
-            raise NucvnError(f"{model_dir / 'model.json'}: no {key!r} entry; rerun the train stage")
-    if config["input"].get("layout") != INPUT_LAYOUT:
-        raise NucvnError(f"{model_dir / 'model.json'}: input layout {config['input'].get('layout')!r}, "
-                         f"this version reads {INPUT_LAYOUT!r}")
+    """``(model in eval mode on the CPU, config dict from model.json)`` for a trained model directory.
+
+    The weights are read by :func:`nucvn.artifact.read_model_dir`, which refuses a
+    ``model.safetensors`` whose sha256 differs from the one recorded in ``model.json``.
+    """
+    state, config = read_model_dir(model_dir)
     model = create_model(config["model"], **config["model_kwargs"])
     try:
-        state = safetensors.torch.load_file(str(model_dir / "model.safetensors"))
         model.load_state_dict(state)
-    except (RuntimeError, OSError, safetensors.SafetensorError) as exc:
-        raise NucvnError(f"{model_dir / 'model.safetensors'}: does not fit model {config['model']!r} "
-                         f"with {config['model_kwargs']} ({exc}); rerun the train stage") from exc
+    except RuntimeError as exc:
+        reason = " ".join(str(exc).split())
+        raise NucvnError(f"{Path(model_dir) / WEIGHTS}: does not fit model {config['model']!r} with "
+                         f"{config['model_kwargs']} ({reason[:300]}); rerun the train stage (dvc repro train)") from exc
     return model.eval(), config
 
 
@@ -87,8 +77,8 @@ def predict_scores(model: nn.Module, config: dict[str, Any], source: ShardDatase
     scale = config["input"]["scale"]
     total = len(source) if isinstance(source, ShardDataset) else None
     out: list[np.ndarray] = []
-    with torch.inference_mode(), tqdm(total=total, unit="event", unit_scale=True, desc="predict",
-                                      disable=not progress, dynamic_ncols=True) as bar:
+    with torch.inference_mode(), progress_bar(total=total, unit="event", unit_scale=True, desc="predict",
+                                              disable=not progress) as bar:
         for images in _batches(source, batch_size):
             x = scale_pixels(images.to(dev, non_blocking=True), scale).contiguous(memory_format=torch.channels_last)
             with torch.autocast(device_type=dev.type, dtype=torch.bfloat16, enabled=dev.type == "cuda"):

@@ -6,6 +6,8 @@ are read chunk by chunk (memory bounded by ``--batch-size``), scored by
 ``index`` (event number in its file), the event identity keys the files carry (``run``, ``subrun``,
 ``evt``, ``cycle``, ``subevt``), ``score`` (νμ CC probability), and, when a threshold is given,
 ``selected``; then the true ``label`` (1 = νμ CC) and ``interaction`` code taken from the files.
+A model whose ``model.safetensors`` differs from the sha256 in its ``model.json`` is refused
+(:func:`nucvn.artifact.read_model_dir`), so damaged weights never produce scores.
 """
 
 from __future__ import annotations
@@ -16,13 +18,13 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from tqdm import tqdm
 
 from nucvn.errors import NucvnError
 from nucvn.atomic import write_csv
 from nucvn.evaluation import IDENTITY_COLUMNS
 from nucvn.events import numu_cc
 from nucvn.h5io import open_events
+from nucvn.progress import progress_bar
 
 __all__ = ["add_arguments", "run", "read_threshold"]
 
@@ -63,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
     model, config = load_model(args.model)
     keys = [k for k in ("interaction", *IDENTITY_COLUMNS) if k in reader.common_keys()]
     frames: list[pd.DataFrame] = []
-    with tqdm(total=reader.n_events, unit="event", unit_scale=True, desc="predict", disable=args.no_progress, dynamic_ncols=True) as bar:
+    with progress_bar(total=reader.n_events, unit="event", unit_scale=True, desc="predict", disable=args.no_progress) as bar:
         for chunk in reader.iter_chunks(args.batch_size, keys=keys):
             scores = predict_scores(model, config, [chunk.images], batch_size=args.batch_size, device=args.device, progress=False)
             frame = pd.DataFrame({"file": str(chunk.path), "index": np.arange(chunk.start, chunk.start + len(chunk))})

@@ -7,23 +7,29 @@ same length, when it is closed. Every file is written under a temporary name, re
 complete, and its checksum computed while writing: for an image shard the sha256 of the pixel
 payload (the array bytes after the ``.npy`` header, :func:`images_sha256`), which a short last shard
 shares with its data as written, so no file is read back; for a metadata shard that of the file.
+:func:`shard_sha256` is the one definition of both checksums that readers verify against.
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
+import mmap
 import os
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
 
 from nucvn.events import IMAGE_SHAPE
+from nucvn.manifest import sha256_file
 
-__all__ = ["save_npy", "images_sha256", "SplitWriter"]
+__all__ = ["ShardKind", "save_npy", "images_sha256", "shard_sha256", "SplitWriter"]
+
+ShardKind = Literal["images", "meta"]
+_BLOCK = 1 << 24
 
 
 def save_npy(path: Path, arr: np.ndarray) -> str:
@@ -47,17 +53,38 @@ def save_npy(path: Path, arr: np.ndarray) -> str:
 
 
 def images_sha256(path: Path) -> str:
-    """sha256 of a ``.npy`` file's array payload (everything after its header)."""
+    """sha256 of a ``.npy`` file's array payload (everything after its header).
+
+    The payload is hashed straight from a memory map (no copy; ``hashlib`` releases the GIL, so
+    several shards hash in parallel threads), or read in 16 MiB blocks where mapping fails.
+    """
     h = hashlib.sha256()
-    with open(path, "rb") as f:
+    with open(path, "rb", buffering=0) as f:
         version = np.lib.format.read_magic(f)
         if version == (1, 0):
             np.lib.format.read_array_header_1_0(f)
         else:
             np.lib.format.read_array_header_2_0(f)
-        while block := f.read(1 << 22):
-            h.update(block)
+        start = f.tell()
+        size = os.fstat(f.fileno()).st_size
+        if size > start:
+            try:
+                with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as m, memoryview(m) as view:
+                    h.update(view[start:])
+                return h.hexdigest()
+            except (OSError, ValueError):
+                f.seek(start)
+        buf = bytearray(_BLOCK)
+        with memoryview(buf) as view:
+            while n := f.readinto(buf):
+                h.update(view[:n])
     return h.hexdigest()
+
+
+def shard_sha256(path: Path, kind: ShardKind) -> str:
+    """The checksum that ``index.json`` records for a shard file: :func:`images_sha256` (pixel
+    payload) for an image shard, the whole file's sha256 for a metadata shard."""
+    return images_sha256(path) if kind == "images" else sha256_file(path, block=_BLOCK)
 
 
 def _npy_header(dtype: np.dtype, shape: tuple[int, ...], length: int | None = None) -> bytes:

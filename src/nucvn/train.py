@@ -12,11 +12,20 @@ Reproducibility and interruption:
   reseeded from ``(seed, epoch, rank)`` at the start of every epoch, so an epoch's randomness
   depends on nothing that happened before it;
 * after every epoch a checkpoint (model, optimiser, scheduler, RNG states, history, best weights)
-  is written atomically to ``checkpoint_dir``; it holds tensors and plain containers only and is
-  read back with ``torch.load(weights_only=True)``. A rerun with the same configuration, data and
-  parameter shapes resumes after the last finished epoch and, on a CPU, ends with the same weights
-  as an uninterrupted run. A checkpoint from another configuration is ignored (and replaced); a
-  finished run deletes its checkpoint, so only interrupted runs resume.
+  is written atomically to ``checkpoint_dir`` with its sha256 beside it (:mod:`nucvn.checkpoint`);
+  it holds tensors and plain containers only and is read back with ``torch.load(weights_only=True)``.
+  A rerun with the same configuration, data and parameter shapes resumes after the last finished
+  epoch and, on a CPU, ends with the same weights as an uninterrupted run. A checkpoint from
+  another configuration is ignored (and replaced); a damaged one (hash mismatch) is refused. The
+  checkpoint is deleted only after every output is written, and the outputs (history, model
+  directory, result) are written from the checkpointed state after the loop, so a run killed
+  after its last epoch completes them on the rerun instead of training again.
+
+The model directory format (``model.safetensors`` + ``model.json`` with the weights' sha256) is
+:mod:`nucvn.artifact`'s; the parameters are :class:`nucvn.train_config.TrainConfig`'s.
+:func:`train` returns a :class:`TrainResult`: the quality numbers of the best epoch (``metrics``,
+for ``metrics/train.json`` and ``dvc exp show``) apart from the bookkeeping (``info``: throughput,
+device, counts), which would otherwise show up as metric changes; both are kept in ``model.json``.
 
 ``augment`` mirrors the cell axis of each view at random (:func:`_mirror_cells`).
 
@@ -31,100 +40,53 @@ ranks like every other count.
 from __future__ import annotations
 
 import csv
-import hashlib
-import json
 import math
-import os
 import platform
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import Any
 
 import numpy as np
 import safetensors
-import safetensors.torch
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import BatchSampler, DataLoader, Dataset
-from tqdm import tqdm
 
 from nucvn import __version__, metrics
-from nucvn.atomic import atomic_write, write_json
-from nucvn.checkpoint import CHECKPOINT, load_checkpoint, restore_rng_state, rng_state, save_atomic
-from nucvn.distributed import DeviceName, DistContext, EpochSampler, all_reduce_sum, init_distributed
+from nucvn.artifact import MODEL_FORMAT, write_model_dir
+from nucvn.atomic import atomic_write
+from nucvn.checkpoint import CHECKPOINT, load_checkpoint, remove_checkpoint, restore_rng_state, rng_state, save_atomic
+from nucvn.distributed import DistContext, EpochSampler, all_reduce_sum, init_distributed
 from nucvn.errors import NucvnError
-from nucvn.models import INPUT_LAYOUT, SCALES, Scale, create_model, scale_pixels
+from nucvn.models import create_model, scale_pixels
+from nucvn.progress import progress_bar
 from nucvn.shards import ShardDataset
+from nucvn.train_config import BalanceName, OptimizerName, ScheduleName, TrainConfig
 
-__all__ = ["TrainConfig", "train", "batch_loader", "OptimizerName", "ScheduleName", "BalanceName", "LABEL", "LABEL_DEFINITION",
-           "HISTORY_COLUMNS", "MODEL_FORMAT"]
-
-OptimizerName = Literal["adamw", "sgd"]
-ScheduleName = Literal["cosine", "onecycle", "constant"]
-BalanceName = Literal["weights", "sampler", "none"]
+__all__ = ["TrainConfig", "TrainResult", "train", "batch_loader", "OptimizerName", "ScheduleName", "BalanceName", "LABEL",
+           "LABEL_DEFINITION", "HISTORY_COLUMNS", "METRIC_KEYS", "INFO_KEYS", "MODEL_FORMAT"]
 
 LABEL = "numu_cc"
 LABEL_DEFINITION = "numu_cc = interaction in {0,1,2,3} (nucvn.events.numu_cc)"
 HISTORY_COLUMNS = ("epoch", "train_loss", "val_loss", "val_accuracy", "val_balanced_accuracy", "val_auc")
-MODEL_FORMAT = "nucvn-model"
+METRIC_KEYS = ("best_epoch", "val_loss", "val_auc", "val_accuracy", "val_balanced_accuracy")
+INFO_KEYS = ("model", "epochs_run", "events_per_s", "device", "processes", "n_train", "n_val", "n_parameters")
 AUC_BINS = 10_000
 _EVAL_BATCH = 512
 
 
 @dataclass(frozen=True)
-class TrainConfig:
-    """Every training choice (``params.yaml: train``); recorded in ``model.json``.
+class TrainResult:
+    """What :func:`train` returns: ``metrics`` (:data:`METRIC_KEYS`, the quality of the best epoch:
+    what ``metrics/train.json`` and ``dvc exp show`` compare) and ``info`` (:data:`INFO_KEYS`,
+    bookkeeping such as throughput and device, which varies between identical runs)."""
 
-    ``batch_size`` is global (split evenly over DDP processes). ``gpus`` is the number of
-    processes the stage launches with torchrun (one per GPU; on a CPU, gloo processes).
-    """
-
-    model: str = "cvn2v"
-    model_kwargs: dict[str, Any] = field(default_factory=dict)
-    epochs: int = 8
-    batch_size: int = 128
-    optimizer: OptimizerName = "adamw"
-    lr: float = 2e-3
-    schedule: ScheduleName = "onecycle"
-    weight_decay: float = 1e-4
-    momentum: float = 0.9
-    seed: int = 0
-    scale: Scale = "log1p"
-    balance: BalanceName = "weights"
-    patience: int = 3
-    augment: bool = False
-    workers: int = 0
-    device: DeviceName = "auto"
-    gpus: int = 1
-
-    def validate(self) -> None:
-        """Raise :class:`NucvnError` naming the first bad ``train.*`` parameter."""
-        choices = {"optimizer": OptimizerName, "schedule": ScheduleName, "balance": BalanceName, "scale": Scale,
-                   "device": DeviceName}
-        for key, lit in choices.items():
-            if getattr(self, key) not in get_args(lit):
-                raise NucvnError(f"train.{key} must be one of {', '.join(get_args(lit))}, got {getattr(self, key)!r}")
-        positive = {"epochs": self.epochs, "batch_size": self.batch_size, "lr": self.lr, "gpus": self.gpus}
-        for key, value in positive.items():
-            if not value > 0:
-                raise NucvnError(f"train.{key} must be positive, got {value!r}")
-        for key in ("weight_decay", "patience", "workers", "momentum"):
-            if not getattr(self, key) >= 0:
-                raise NucvnError(f"train.{key} must be >= 0, got {getattr(self, key)!r}")
-        if not isinstance(self.model_kwargs, dict):
-            raise NucvnError(f"train.model_kwargs must be a mapping of size arguments, got {self.model_kwargs!r}")
-
-    def fingerprint(self, data_sha: dict[str, Any], architecture: dict[str, list[int]]) -> str:
-        """Hash of the configuration (not ``workers``), the data and the parameter shapes: a
-        checkpoint resumes only a run with the same fingerprint."""
-        cfg = {k: v for k, v in asdict(self).items() if k != "workers"}
-        blob = json.dumps({"config": cfg, "data": data_sha, "architecture": architecture}, sort_keys=True,
-                          default=str).encode()
-        return hashlib.sha256(blob).hexdigest()
+    metrics: dict[str, float | int]
+    info: dict[str, Any]
 
 
 class _Batches(Dataset[tuple[torch.Tensor, torch.Tensor]]):
@@ -250,8 +212,9 @@ def _versions() -> dict[str, str]:
 
 
 def train(train_data: ShardDataset, val_data: ShardDataset, *, model_dir: Path, checkpoint_dir: Path,
-          history_path: Path, config: TrainConfig, progress: bool = True) -> dict[str, Any]:
-    """Train, validate and write ``model_dir``; return the training metrics (rank 0's view).
+          history_path: Path, config: TrainConfig, progress: bool = True) -> TrainResult:
+    """Train, validate, write ``history_path`` and ``model_dir``; return the best epoch's quality
+    numbers and the run's bookkeeping (rank 0's view).
 
     Under torchrun (``WORLD_SIZE > 1``) every rank calls this; only rank 0 writes files.
     """
@@ -270,7 +233,7 @@ def train(train_data: ShardDataset, val_data: ShardDataset, *, model_dir: Path, 
     model_dir, checkpoint_dir = Path(model_dir), Path(checkpoint_dir)
 
     torch.manual_seed(cfg.seed)
-    model = create_model(cfg.model, **cfg.model_kwargs).to(ctx.device)
+    model = create_model(cfg.model, **cfg.kwargs).to(ctx.device)
     fingerprint = cfg.fingerprint(data_sha, {k: list(v.shape) for k, v in model.state_dict().items()})
     model = model.to(memory_format=torch.channels_last)  # faster with oneDNN (CPU) and cuDNN (GPU) alike
     if ctx.device.type == "cuda" and ctx.distributed:
@@ -306,7 +269,9 @@ def train(train_data: ShardDataset, val_data: ShardDataset, *, model_dir: Path, 
         history, best, best_state = ckpt["history"], ckpt["best"], ckpt["best_state"]
         start = int(ckpt["epoch"]) + 1
         if ctx.is_main:
-            print(f"train: resuming from {ckpt_path} after epoch {start - 1}")
+            done = start >= cfg.epochs or best["bad_epochs"] >= cfg.patience > 0
+            print(f"train: resuming from {ckpt_path} after epoch {start - 1}"
+                  + ("; training had finished, writing the outputs" if done else ""))
 
     rates: list[float] = [row["train_events_per_s"] for row in history]
     for epoch in range(start, cfg.epochs):
@@ -317,8 +282,8 @@ def train(train_data: ShardDataset, val_data: ShardDataset, *, model_dir: Path, 
         net.train()
         loss_acc = torch.zeros((), dtype=torch.float64, device=ctx.device)
         seen = 0
-        bar = tqdm(total=len(sampler) * ctx.world, unit="event", unit_scale=True, dynamic_ncols=True,
-                   desc=f"train {cfg.model} epoch {epoch + 1}/{cfg.epochs}", disable=not (progress and ctx.is_main))
+        bar = progress_bar(total=len(sampler) * ctx.world, unit="event", unit_scale=True,
+                           desc=f"train {cfg.model} epoch {epoch + 1}/{cfg.epochs}", disable=not (progress and ctx.is_main))
         t0 = time.perf_counter()
         for step, (images, y) in enumerate(train_loader):
             x = _inputs(images, cfg, ctx)
@@ -357,7 +322,6 @@ def train(train_data: ShardDataset, val_data: ShardDataset, *, model_dir: Path, 
             print(f"epoch {epoch + 1}: train_loss {train_loss:.4f} val_loss {row['val_loss']:.4f} "
                   f"val_auc {row['val_auc']:.4f} val_bacc {row['val_balanced_accuracy']:.4f} ({rates[-1]:.0f} events/s)")
             _write_history(history, Path(history_path))
-            checkpoint_dir.mkdir(parents=True, exist_ok=True)
             save_atomic({"fingerprint": fingerprint, "epoch": epoch, "model": model.state_dict(),
                           "optimizer": opt.state_dict(), "scheduler": sched.state_dict(), "rng": rng_state(),
                           "history": history, "best": best, "best_state": best_state}, ckpt_path)
@@ -365,39 +329,30 @@ def train(train_data: ShardDataset, val_data: ShardDataset, *, model_dir: Path, 
             dist.barrier()
 
     best_row = history[best["epoch"] - 1]
-    result = {"model": cfg.model, "best_epoch": int(best["epoch"]), "epochs_run": len(history),
-              "val_loss": best_row["val_loss"], "val_auc": best_row["val_auc"],
-              "val_accuracy": best_row["val_accuracy"], "val_balanced_accuracy": best_row["val_balanced_accuracy"],
-              "events_per_s": float(np.mean(rates)), "device": str(ctx.device.type), "processes": ctx.world,
-              "n_train": len(train_data), "n_val": len(val_data),
-              "n_parameters": sum(p.numel() for p in model.parameters())}
-    if ctx.is_main:
-        _write_model(model_dir, best_state, cfg, data_sha, train_data, result)
-        ckpt_path.unlink(missing_ok=True)  # finished: a later run (e.g. after a code change) starts afresh
+    result = TrainResult(
+        metrics={"best_epoch": int(best["epoch"]), "val_loss": best_row["val_loss"], "val_auc": best_row["val_auc"],
+                 "val_accuracy": best_row["val_accuracy"], "val_balanced_accuracy": best_row["val_balanced_accuracy"]},
+        info={"model": cfg.model, "epochs_run": len(history), "events_per_s": float(np.mean(rates)),
+              "device": str(ctx.device.type), "processes": ctx.world, "n_train": len(train_data), "n_val": len(val_data),
+              "n_parameters": sum(p.numel() for p in model.parameters())})
+    if ctx.is_main:  # also after a resumed finished run: every output comes from the checkpointed state
+        _write_history(history, Path(history_path))
+        write_model_dir(model_dir, best_state, model=cfg.model, model_kwargs=cfg.kwargs, scale=cfg.scale,
+                        record=_model_record(cfg, data_sha, train_data, result))
+        remove_checkpoint(ckpt_path)  # only now: a later run (e.g. after a code change) starts afresh
     if ctx.distributed:
         dist.barrier()
     return result
 
 
-def _write_model(model_dir: Path, state: dict[str, torch.Tensor], cfg: TrainConfig, data_sha: dict[str, Any],
-                 train_data: ShardDataset, result: dict[str, Any]) -> None:
-    """``model.safetensors`` (best weights) and ``model.json`` (everything needed to use them)."""
-    model_dir.mkdir(parents=True, exist_ok=True)
-    tmp = model_dir / f".model.safetensors.tmp-{os.getpid()}"
-    safetensors.torch.save_file({k: v.contiguous() for k, v in state.items()}, str(tmp), metadata={"format": "pt"})
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, model_dir / "model.safetensors")
-    config = {
-        "format": MODEL_FORMAT, "version": 1,
-        "model": cfg.model, "model_kwargs": cfg.model_kwargs,
-        "input": {"layout": INPUT_LAYOUT, "shape": [2, 100, 80], "dtype": "uint8", "scale": cfg.scale,
-                  "scales": list(SCALES)},
-        "output": "one logit per event; sigmoid(logit) = score for numu CC",
+def _model_record(cfg: TrainConfig, data_sha: dict[str, Any], train_data: ShardDataset,
+                  result: TrainResult) -> dict[str, Any]:
+    """What ``model.json`` records beside the format's own keys: label, parameters, data, versions, result."""
+    return {
         "label": {"name": LABEL, "definition": LABEL_DEFINITION},
         "train_params": asdict(cfg),
-        "data": {"shards": str(train_data.root), "sha256": data_sha,
-                 "sources": train_data.index.get("sources", []), "n_train": result["n_train"], "n_val": result["n_val"]},
+        "data": {"shards": str(train_data.root), "sha256": data_sha, "sources": train_data.index.get("sources", []),
+                 "n_train": result.info["n_train"], "n_val": result.info["n_val"]},
         "versions": _versions(),
-        "result": result,
+        "result": {"metrics": result.metrics, "info": result.info},
     }
-    write_json(config, model_dir / "model.json")

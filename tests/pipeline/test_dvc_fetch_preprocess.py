@@ -51,7 +51,7 @@ def _edit_params(repo: Path, **changes: object) -> None:
 def repo(tmp_path: Path) -> Path:
     r = tmp_path / "repo"
     r.mkdir()
-    for name in ("dvc.yaml", "params.yaml", ".dvcignore", ".gitignore"):
+    for name in ("dvc.yaml", "params.yaml", "bins.yaml", ".dvcignore", ".gitignore"):
         shutil.copy2(REPO / name, r / name)
     (r / ".dvc").mkdir()
     for name in ("config", ".gitignore"):

@@ -77,15 +77,20 @@ def test_repro_outputs_noop_and_partial_rerun(repo: Path) -> None:
     out = _run([dvc, "repro", "evaluate"], repo)
     assert "Running stage 'threshold'" in out and "Running stage 'evaluate'" in out
     thr = json.loads((repo / "metrics" / "threshold.json").read_text())
-    assert thr["criterion"] == "balanced_accuracy" and thr["split"] == "val" and thr["data_source"] == "sim"
-    assert thr["n_val"] == len(ShardDataset(repo / "data" / "shards", "val"))
+    thr_info = json.loads((repo / "info" / "threshold.json").read_text())
+    assert thr_info["criterion"] == "balanced_accuracy" and thr_info["split"] == "val" and thr_info["data_source"] == "sim"
+    assert thr_info["n_val"] == len(ShardDataset(repo / "data" / "shards", "val"))
+    assert set(thr) == {"threshold", "efficiency", "purity", "balanced_accuracy", "fom", "background_rejection"}
     scan = pd.read_csv(repo / "plots" / "threshold_scan.csv")
     assert {"threshold", "efficiency", "purity", "balanced_accuracy", "fom"} <= set(scan.columns) and len(scan) == 101
     assert thr["balanced_accuracy"] == pytest.approx(scan["balanced_accuracy"].max(), abs=1e-9)
     test = json.loads((repo / "metrics" / "test.json").read_text())
-    keys = {"auc", "accuracy", "balanced_accuracy", "efficiency", "purity", "background_rejection", "fom", "threshold",
-            "n_test", "n_signal", "data_source", "model"}
-    assert keys <= set(test) and test["threshold"] == thr["threshold"] and test["model"] == "cvn2v"
+    info = json.loads((repo / "info" / "test.json").read_text())
+    assert set(test) == {"auc", "accuracy", "balanced_accuracy", "efficiency", "efficiency_lo", "efficiency_hi", "purity",
+                         "purity_lo", "purity_hi", "background_rejection", "fom"}  # quality only: dvc exp show
+    assert all(isinstance(v, float) for v in test.values())
+    assert info["threshold"] == thr["threshold"] and info["model"] == "cvn2v" and info["data_source"] == "sim"
+    test |= info
     n_test = len(ShardDataset(repo / "data" / "shards", "test"))
     pred = pd.read_csv(repo / "data" / "predictions" / "test.csv")
     assert len(pred) == test["n_test"] == n_test and pred["label"].sum() == test["n_signal"]
@@ -106,8 +111,8 @@ def test_repro_outputs_noop_and_partial_rerun(repo: Path) -> None:
     (repo / "params.yaml").write_text(yaml.safe_dump(params))
     rerun = _run([dvc, "repro"], repo)
     assert "Running stage 'threshold'" in rerun and "Running stage 'evaluate'" in rerun
-    assert json.loads((repo / "metrics" / "threshold.json").read_text())["criterion"] == "fom"
-    assert json.loads((repo / "metrics" / "test.json").read_text())["criterion"] == "fom"
+    assert json.loads((repo / "info" / "threshold.json").read_text())["criterion"] == "fom"
+    assert json.loads((repo / "info" / "test.json").read_text())["criterion"] == "fom"
 
 
 def test_threshold_never_reads_the_test_split(repo: Path, tmp_path: Path) -> None:

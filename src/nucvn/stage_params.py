@@ -1,0 +1,139 @@
+"""The typed parameters of the data and evaluation stages, holding the defaults.
+
+One dataclass per stage section of ``params.yaml`` (``fetch``, ``preprocess``, ``threshold``,
+``evaluate``; the training stage's is :class:`nucvn.train.TrainConfig`), plus the evaluation
+binnings, which live in their own file ``bins.yaml`` so that a ``dvc exp run -S`` on a training
+parameter never rewrites them. The defaults here are the embedded defaults of the pipeline:
+``params.yaml`` and ``bins.yaml`` repeat them (a test keeps the two equal), and a key left out of
+the file takes its default. :func:`nucvn.params.parse_params` builds these from a section and
+names the key of anything wrong.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from nucvn.manifest import DEFAULT_BASE
+from nucvn.metrics import CriterionName
+
+__all__ = [
+    "SimParams", "UrlParams", "DirParams", "FetchParams", "SplitParams", "SelectionParams",
+    "PreprocessParams", "ThresholdParams", "EvaluateParams", "DEFAULT_BINS",
+]
+
+Device = Literal["auto", "cpu", "cuda"]
+
+
+def _composition() -> dict[str, float]:
+    return {"numu_cc": 0.88, "nc": 0.075, "nue_cc": 0.035, "nutau_cc": 0.005, "nue_elastic": 0.002, "cosmic": 0.003}
+
+
+@dataclass
+class SimParams:
+    """``fetch.sim``: the fast simulation (offline default)."""
+
+    files: int = field(default=8, metadata={"min": 1})
+    events: int = field(default=2500, metadata={"min": 1})
+    seed: int = field(default=1, metadata={"min": 0})
+    workers: int = field(default=2, metadata={"min": 1})
+    composition: dict[str, float] = field(default_factory=_composition, metadata={"min": 0})
+
+
+@dataclass
+class UrlParams:
+    """``fetch.url``: download the UCL/NOvA files."""
+
+    base: str = DEFAULT_BASE
+    files: str | int | list[int] = "1-200"
+    parallel: int = field(default=4, metadata={"min": 1})
+    retries: int = field(default=5, metadata={"min": 0})
+    backoff: float = field(default=1.0, metadata={"min": 0})
+    timeout: float = field(default=60.0, metadata={"gt": 0})
+    min_rate: float = field(default=10_000.0, metadata={"min": 0})
+
+
+@dataclass
+class DirParams:
+    """``fetch.dir``: files already on a local or shared disk, read in place (not copied)."""
+
+    path: str = ""
+    files: str | int | list[int] = "all"
+
+
+@dataclass
+class FetchParams:
+    """``fetch``: where the event files come from."""
+
+    source: Literal["sim", "url", "dir"] = "sim"
+    sim: SimParams = field(default_factory=SimParams)
+    url: UrlParams = field(default_factory=UrlParams)
+    dir: DirParams = field(default_factory=DirParams)
+
+
+@dataclass
+class SplitParams:
+    """``preprocess.split``: fractions, renormalised to sum to 1."""
+
+    train: float = field(default=0.8, metadata={"min": 0})
+    val: float = field(default=0.1, metadata={"min": 0})
+    test: float = field(default=0.1, metadata={"min": 0})
+
+
+@dataclass
+class SelectionParams:
+    """``preprocess.selection``: events left out of the shards."""
+
+    drop_interactions: list[int] = field(default_factory=lambda: [15], metadata={"min": 0, "max": 15})
+    drop_empty: bool = True
+
+
+@dataclass
+class PreprocessParams:
+    """``preprocess``: raw files -> train/val/test shards."""
+
+    seed: int = field(default=0, metadata={"min": 0})
+    split: SplitParams = field(default_factory=SplitParams)
+    shard_size: int = field(default=4096, metadata={"min": 1})
+    chunk_size: int = field(default=1024, metadata={"min": 1})
+    selection: SelectionParams = field(default_factory=SelectionParams)
+    on_bad_file: Literal["fail", "skip"] = "fail"
+    on_duplicate: Literal["fail", "drop"] = "fail"
+
+
+@dataclass
+class ThresholdParams:
+    """``threshold``: the working point, chosen on the validation split."""
+
+    criterion: CriterionName = "balanced_accuracy"
+    target: float = field(default=0.9, metadata={"min": 0, "max": 1})
+    points: int = field(default=1001, metadata={"min": 2})
+    batch_size: int = field(default=256, metadata={"min": 1})
+    device: Device = "auto"
+
+
+@dataclass
+class EvaluateParams:
+    """``evaluate``: the report on the test split (binnings: ``bins.yaml``, :data:`DEFAULT_BINS`)."""
+
+    batch_size: int = field(default=256, metadata={"min": 1})
+    device: Device = "auto"
+    confidence_level: float = field(default=0.6827, metadata={"gt": 0, "max": 0.9999})
+    score_bins: int = field(default=50, metadata={"min": 1})
+    roc_points: int = field(default=1000, metadata={"min": 2})
+    gallery_events: int = field(default=4, metadata={"min": 0})
+    misid_variable: str = "nuenergy"
+
+
+DEFAULT_BINS: dict[str, list[float]] = {
+    "nuenergy": [0, 0.5, 1, 1.5, 2, 2.5, 3, 4, 5, 7, 10, 15, 20, 40, 80],
+    "lepenergy": [0, 0.25, 0.5, 0.75, 1, 1.5, 2, 3, 4, 6, 10, 20, 80],
+    "lepton_fraction": [0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0],
+    "inelasticity": [0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0],
+    "vtxx": [-800, -600, -400, -200, 0, 200, 400, 600, 800],
+    "vtxy": [-800, -600, -400, -200, 0, 200, 400, 600, 800],
+    "vtxz": [0, 500, 1000, 1500, 2000, 2500, 3000, 3500, 4000, 4500, 5000, 5500, 6000],
+    "nhits": [0, 25, 50, 75, 100, 150, 200, 300, 400, 600, 1000, 16000],
+}
+"""Bin edges of efficiency/purity vs each variable (``bins.yaml``): GeV for energies, cm for the
+vertex, pixels (both views) for ``nhits``."""
