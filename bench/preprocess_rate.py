@@ -1,6 +1,6 @@
 """Preprocess throughput vs a plain h5py read of the same files, and preprocess peak memory.
 
-Prints events/s of :func:`nucvn.shards.build_shards` and of reading every ``cvnmap`` chunk and
+Prints events/s of :func:`nucvn.data.shards.build_shards` and of reading every ``cvnmap`` chunk and
 ``neutrino/*`` dataset with bare h5py (the floor: decompression), measured alternately in the same
 run on warm page cache (best of ``--repeat``), and their ratio (target >= 0.7), both in wall-clock
 time, in process CPU time (all threads: the work if only one core were available) and in CPU time
@@ -33,8 +33,8 @@ import h5py
 import numpy as np
 from benchutil import peak_rss_mb
 
-from nucvn.events import IMAGE_SHAPE, finalstate_code, flavour
-from nucvn.h5io import write_events
+from nucvn.core.events import IMAGE_SHAPE, finalstate_code, flavour
+from nucvn.data.h5io import write_events
 
 
 def _random_file(path: Path, n: int, seed: int) -> Path:
@@ -105,7 +105,7 @@ def _child(paths: list[str], out: str) -> None:
     """Run build_shards once and print peak RSS and tracemalloc peak as JSON."""
     import tracemalloc
 
-    from nucvn.shards import build_shards
+    from nucvn.data.shards import build_shards
 
     base = peak_rss_mb()
     tracemalloc.start()
@@ -127,7 +127,7 @@ def main() -> None:
     if args.child:
         _child(json.loads(args.child[0]), args.child[1])
         return
-    from nucvn.shards import build_shards
+    from nucvn.data.shards import build_shards
 
     with tempfile.TemporaryDirectory(prefix="nucvn-bench-") as tmp:
         root = Path(tmp)

@@ -1,4 +1,4 @@
-"""Benchmark: stream-reading event files with nucvn.h5io vs plain h5py.
+"""Benchmark: stream-reading event files with nucvn.data.h5io vs plain h5py.
 
 Writes ``--files`` files of ``--events`` events (sparse random maps, gzip, as the writer stores
 them) into a temporary directory, then, each in a fresh subprocess so peak memory is its own:
@@ -26,7 +26,7 @@ from benchutil import peak_rss_mb
 
 
 def _write(directory: Path, files: int, events: int) -> None:
-    from nucvn.h5io import write_events
+    from nucvn.data.h5io import write_events
 
     rng = np.random.default_rng(0)
     for i in range(1, files + 1):
@@ -46,7 +46,7 @@ def _child(mode: str, directory: str) -> None:
     checksum = 0
     paths = sorted(Path(directory).glob("neutrino*.h5"))
     if mode == "nucvn":
-        from nucvn.h5io import open_events
+        from nucvn.data.h5io import open_events
 
         for chunk in open_events(directory).iter_chunks(1024):
             assert chunk.images is not None

@@ -20,10 +20,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from nucvn.events import IMAGE_SHAPE
-from nucvn.h5io import write_events
+from nucvn.core.events import IMAGE_SHAPE
+from nucvn.data.h5io import write_events
 from nucvn.models import create_model, list_models, scale_pixels
-from nucvn.shards import ShardDataset, build_shards
+from nucvn.data.shards import ShardDataset, build_shards
 from nucvn.train import TrainConfig, batch_loader
 
 DEFAULT_KWARGS = TrainConfig().model_kwargs  # the params.yaml defaults, from their one definition

@@ -17,8 +17,8 @@ from typing import Any, NoReturn, TypeVar
 
 import yaml
 
-from nucvn.errors import NucvnError
-from nucvn.params import parse_params
+from nucvn.core.errors import NucvnError
+from nucvn.core.params import parse_params
 
 __all__ = ["read_yaml", "read_params", "run_stage"]
 

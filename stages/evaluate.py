@@ -12,8 +12,8 @@ Scores the ``test`` split with ``data/model``, takes the threshold from ``metric
   confidently wrong events.
 
 Options come from ``params.yaml: evaluate``, binnings from ``bins.yaml``; both are checked (and
-unknown variables refused) before anything is scored. All logic is in :mod:`nucvn.evaluation`,
-:mod:`nucvn.plots` and :mod:`nucvn.gallery`.
+unknown variables refused) before anything is scored. All logic is in :mod:`nucvn.report.evaluation`,
+:mod:`nucvn.report.plots` and :mod:`nucvn.report.gallery`.
 """
 
 from __future__ import annotations
@@ -27,14 +27,14 @@ from typing import Any
 import numpy as np
 
 from _stage import read_params, read_yaml, run_stage
-from nucvn import evaluation as E
-from nucvn import plots as P
-from nucvn.atomic import write_csv, write_json
-from nucvn.errors import NucvnError
-from nucvn.gallery import gallery_figure
+from nucvn.report import evaluation as E
+from nucvn.report import plots as P
+from nucvn.core.atomic import write_csv, write_json
+from nucvn.core.errors import NucvnError
+from nucvn.report.gallery import gallery_figure
 from nucvn.inference import load_model, predict_scores
-from nucvn.params import parse_value
-from nucvn.shards import ShardDataset
+from nucvn.core.params import parse_value
+from nucvn.data.shards import ShardDataset
 from nucvn.stage_params import EvaluateParams
 
 QUALITY = ["auc", "accuracy", "balanced_accuracy", "efficiency", "efficiency_lo", "efficiency_hi", "purity",

@@ -2,7 +2,7 @@
 
 ``fetch.source``: ``sim`` simulates ``fetch.sim.files`` files (the offline default); ``url``
 downloads ``fetch.url.files`` from ``fetch.url.base``; ``dir`` lists ``fetch.dir.files`` of
-``fetch.dir.path`` in place, without copying. All logic lives in :mod:`nucvn.fetch`.
+``fetch.dir.path`` in place, without copying. All logic lives in :mod:`nucvn.data.fetch`.
 """
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from _stage import read_params, run_stage
-from nucvn.errors import NucvnError
-from nucvn.fetch import fetch_dir, fetch_sim, fetch_url
+from nucvn.core.errors import NucvnError
+from nucvn.data.fetch import fetch_dir, fetch_sim, fetch_url
 from nucvn.stage_params import FetchParams
 
 RAW = Path("data/raw")

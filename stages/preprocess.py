@@ -1,7 +1,7 @@
 """DVC stage ``preprocess``: stream the fetched files into ``data/shards`` (train/val/test shards).
 
-The inputs are the files listed in ``data/raw/MANIFEST.json`` (:func:`nucvn.fetch.raw_inputs`
-refuses any that changed since the fetch); all logic lives in :func:`nucvn.shards.build_shards`.
+The inputs are the files listed in ``data/raw/MANIFEST.json`` (:func:`nucvn.data.fetch.raw_inputs`
+refuses any that changed since the fetch); all logic lives in :func:`nucvn.data.shards.build_shards`.
 """
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from dataclasses import asdict
 from pathlib import Path
 
 from _stage import read_params, run_stage
-from nucvn.manifest import raw_inputs, read_manifest
-from nucvn.shards import build_shards
+from nucvn.data.manifest import raw_inputs, read_manifest
+from nucvn.data.shards import build_shards
 from nucvn.stage_params import PreprocessParams
 
 RAW = Path("data/raw")

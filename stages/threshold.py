@@ -1,7 +1,7 @@
 """DVC stage ``threshold``: choose the working point on the validation split.
 
 Scores the ``val`` split with ``data/model``, scans ``threshold.points`` thresholds and picks one by
-``threshold.criterion`` (:func:`nucvn.metrics.choose_threshold`). Writes the figures at the chosen
+``threshold.criterion`` (:func:`nucvn.report.stats.choose_threshold`). Writes the figures at the chosen
 point to ``metrics/threshold.json``, the bookkeeping (criterion, counts, data source, model) to
 ``info/threshold.json`` and the scan to ``plots/threshold_scan.csv`` (+ ``.png``). The test split
 is never read here. Paths can be overridden on the command line (tests run the stage on tiny data).
@@ -15,13 +15,13 @@ from pathlib import Path
 import numpy as np
 
 from _stage import read_params, run_stage
-from nucvn.atomic import write_csv, write_json
-from nucvn.errors import NucvnError
-from nucvn.evaluation import data_source
+from nucvn.core.atomic import write_csv, write_json
+from nucvn.core.errors import NucvnError
+from nucvn.report.evaluation import data_source
 from nucvn.inference import load_model, predict_scores
-from nucvn.metrics import choose_threshold
-from nucvn.plots import save_figure, threshold_scan_figure
-from nucvn.shards import ShardDataset
+from nucvn.report.stats import choose_threshold
+from nucvn.report.plots import save_figure, threshold_scan_figure
+from nucvn.data.shards import ShardDataset
 from nucvn.stage_params import ThresholdParams
 
 SCAN_COLUMNS = ["threshold", "efficiency", "purity", "balanced_accuracy", "fom", "background_rejection"]

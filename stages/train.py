@@ -16,9 +16,9 @@ import os
 from pathlib import Path
 
 from _stage import read_params, run_stage
-from nucvn.atomic import write_json
-from nucvn.distributed import in_torchrun, launch_torchrun
-from nucvn.shards import ShardDataset
+from nucvn.core.atomic import write_json
+from nucvn.train.distributed import in_torchrun, launch_torchrun
+from nucvn.data.shards import ShardDataset
 from nucvn.train import TrainConfig, train
 
 

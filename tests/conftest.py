@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from nucvn.events import IMAGE_SHAPE, finalstate_code, flavour
-from nucvn.h5io import write_events
+from nucvn.core.events import IMAGE_SHAPE, finalstate_code, flavour
+from nucvn.data.h5io import write_events
 
 
 # The pipeline tests commit in temporary git repositories; a fresh CI machine has no git identity.

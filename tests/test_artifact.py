@@ -13,7 +13,7 @@ import safetensors.torch
 import torch
 
 from nucvn.artifact import FORMAT_VERSION, MODEL_FORMAT, read_model_dir, write_model_dir
-from nucvn.errors import NucvnError
+from nucvn.core.errors import NucvnError
 from nucvn.models import create_model
 
 

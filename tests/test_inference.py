@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 import torch
 
-from nucvn.errors import NucvnError
+from nucvn.core.errors import NucvnError
 from nucvn.inference import load_model, predict_scores
-from nucvn.metrics import auc
+from nucvn.report.stats import auc
 from nucvn.models import scale_pixels
-from nucvn.shards import ShardDataset
+from nucvn.data.shards import ShardDataset
 from nucvn.train import TrainConfig, train
 from trainutil import TINY_TRAIN, make_shards
 

@@ -10,9 +10,9 @@ from pathlib import Path
 import yaml
 
 from conftest import random_events
-from nucvn.manifest import write_manifest
-from nucvn.h5io import write_events
-from nucvn.shards import ShardDataset, build_shards
+from nucvn.data.manifest import write_manifest
+from nucvn.data.h5io import write_events
+from nucvn.data.shards import ShardDataset, build_shards
 from nucvn.train import TrainConfig, train
 
 EVAL_PARAMS = {

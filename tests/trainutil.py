@@ -9,9 +9,9 @@ import numpy as np
 import yaml
 
 from conftest import random_events
-from nucvn.events import numu_cc
-from nucvn.h5io import write_events
-from nucvn.shards import build_shards
+from nucvn.core.events import numu_cc
+from nucvn.data.h5io import write_events
+from nucvn.data.shards import build_shards
 
 __all__ = ["learnable_events", "make_shards", "write_params", "TINY_TRAIN"]
 

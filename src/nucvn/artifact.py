@@ -12,7 +12,7 @@ reader of the format, so the two cannot drift apart.
 
 The weights' sha256 is checked on every read: a same-size corruption of ``model.safetensors``
 (flipped bytes inside a tensor still parse as a valid file) would otherwise change every score
-without a word. Each file is written atomically (:func:`nucvn.atomic.atomic_write`), weights first:
+without a word. Each file is written atomically (:func:`nucvn.core.atomic.atomic_write`), weights first:
 an interruption between the two leaves a ``model.json`` whose hash refuses the new weights.
 The bytes are hashed and parsed from one read, so what is checked is what is loaded.
 """
@@ -29,9 +29,9 @@ import safetensors
 import safetensors.torch
 import torch
 
-from nucvn.atomic import atomic_write, write_json
-from nucvn.errors import NucvnError
-from nucvn.events import IMAGE_SHAPE
+from nucvn.core.atomic import atomic_write, write_json
+from nucvn.core.errors import NucvnError
+from nucvn.core.events import IMAGE_SHAPE
 from nucvn.models import INPUT_LAYOUT, SCALES, Scale
 
 __all__ = ["MODEL_FORMAT", "FORMAT_VERSION", "MODEL_JSON", "WEIGHTS", "MODEL_FILES", "write_model_dir", "read_model_dir"]

@@ -4,7 +4,7 @@
 and loads ``model.safetensors`` (no unpickling) through :func:`nucvn.artifact.read_model_dir`,
 which refuses weights whose sha256 differs from the one recorded at training time.
 :func:`predict_scores` applies the pixel scaling recorded at training time and returns
-``sigmoid(logit)`` per event, for a :class:`~nucvn.shards.ShardDataset` or any iterable of
+``sigmoid(logit)`` per event, for a :class:`~nucvn.data.shards.ShardDataset` or any iterable of
 ``uint8`` image batches ``(n, 2, 100, 80)``.
 """
 
@@ -20,12 +20,12 @@ import torch
 from torch import nn
 
 from nucvn.artifact import MODEL_FILES, WEIGHTS, read_model_dir
-from nucvn.distributed import DeviceName, resolve_device
-from nucvn.errors import NucvnError
-from nucvn.events import IMAGE_SHAPE
+from nucvn.train.distributed import DeviceName, resolve_device
+from nucvn.core.errors import NucvnError
+from nucvn.core.events import IMAGE_SHAPE
 from nucvn.models import create_model, scale_pixels
-from nucvn.progress import progress_bar
-from nucvn.shards import ShardDataset
+from nucvn.core.progress import progress_bar
+from nucvn.data.shards import ShardDataset
 
 __all__ = ["MODEL_FILES", "load_model", "predict_scores"]
 

@@ -5,7 +5,7 @@ One dataclass per stage section of ``params.yaml`` (``fetch``, ``preprocess``, `
 binnings, which live in their own file ``bins.yaml`` so that a ``dvc exp run -S`` on a training
 parameter never rewrites them. The defaults here are the embedded defaults of the pipeline:
 ``params.yaml`` and ``bins.yaml`` repeat them (a test keeps the two equal), and a key left out of
-the file takes its default. :func:`nucvn.params.parse_params` builds these from a section and
+the file takes its default. :func:`nucvn.core.params.parse_params` builds these from a section and
 names the key of anything wrong.
 """
 
@@ -14,8 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from nucvn.manifest import DEFAULT_BASE
-from nucvn.metrics import CriterionName
+from nucvn.data.manifest import DEFAULT_BASE
+from nucvn.report.stats import CriterionName
 
 __all__ = [
     "SimParams", "UrlParams", "DirParams", "FetchParams", "SplitParams", "SelectionParams",

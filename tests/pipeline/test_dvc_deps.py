@@ -78,6 +78,6 @@ def test_stage_deps_cover_its_import_closure(stage: str) -> None:
 
 
 def test_closure_follows_imports_inside_functions() -> None:
-    """The fetch stage simulates through a lazy import inside nucvn.fetch: the closure must see it."""
+    """The fetch stage simulates through a lazy import inside nucvn.data.fetch: the closure must see it."""
     closure = _closure(REPO / "stages" / "fetch.py")
     assert any("sim" in f.parts for f in closure)

@@ -118,7 +118,7 @@ def test_repro_fetch_preprocess_rerun_seed_and_experiment(repo: Path) -> None:
 def test_repro_with_url_source_from_local_server(repo: Path, tmp_path: Path) -> None:
     from httpserver import FileServer
 
-    from nucvn.fetch import fetch_sim
+    from nucvn.data.fetch import fetch_sim
 
     served = fetch_sim(tmp_path / "served", files=2, events=40, seed=3, workers=1, progress=False)
     with FileServer() as server:

@@ -21,7 +21,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from nucvn.shards import ShardDataset
+from nucvn.data.shards import ShardDataset
 from tiny_pipeline import EVAL_PARAMS, make_model, make_shards, write_params
 
 REPO = Path(__file__).resolve().parents[2]

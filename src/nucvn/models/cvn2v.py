@@ -23,7 +23,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from nucvn.events import N_VIEWS
+from nucvn.core.events import N_VIEWS
 from nucvn.models.registry import register_model
 
 __all__ = ["ResidualBlock", "Tower", "CVN2V"]

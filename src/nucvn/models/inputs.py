@@ -12,7 +12,7 @@ from typing import Literal, get_args
 
 import torch
 
-from nucvn.errors import NucvnError
+from nucvn.core.errors import NucvnError
 
 __all__ = ["INPUT_LAYOUT", "Scale", "SCALES", "scale_pixels"]
 

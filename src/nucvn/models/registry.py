@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 from torch import nn
 
-from nucvn.errors import NucvnError
+from nucvn.core.errors import NucvnError
 
 __all__ = ["register_model", "create_model", "list_models"]
 

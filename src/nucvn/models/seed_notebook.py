@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from nucvn.events import N_CELLS, N_PLANES, N_VIEWS
+from nucvn.core.events import N_CELLS, N_PLANES, N_VIEWS
 from nucvn.models.registry import register_model
 
 __all__ = ["KerasInception", "SeparableConv2d", "SeedNotebook", "glorot_init"]

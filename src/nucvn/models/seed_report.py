@@ -17,7 +17,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from nucvn.events import N_CELLS, N_PLANES, N_VIEWS
+from nucvn.core.events import N_CELLS, N_PLANES, N_VIEWS
 from nucvn.models.registry import register_model
 from nucvn.models.seed_notebook import glorot_init
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from nucvn.errors import NucvnError
+from nucvn.core.errors import NucvnError
 from nucvn.sim.generator_params import parse_composition
 
 __all__ = ["add_arguments", "run"]

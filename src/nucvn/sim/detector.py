@@ -20,7 +20,7 @@ from particle import Particle
 from particle.particle import ParticleNotFound
 
 import nucvn.sim.kernel_cache  # noqa: F401  (sets numba's cache directory before any kernel is defined)
-from nucvn.events import IMAGE_SHAPE
+from nucvn.core.events import IMAGE_SHAPE
 from nucvn.sim import propagate as pr
 from nucvn.sim.detector_params import MUON_RANGE_CM, MUON_RANGE_T_MEV, DetectorParams
 from nucvn.sim.geometry import CELL_PITCH, HALF_WIDTH, N_CELLS_DET, PLANE_PITCH

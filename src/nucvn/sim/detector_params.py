@@ -17,7 +17,7 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 
-from nucvn.errors import NucvnError
+from nucvn.core.errors import NucvnError
 from nucvn.sim.geometry import CELL_LENGTH, PLANE_PITCH
 
 __all__ = ["DetectorParams", "MUON_RANGE_T_MEV", "MUON_RANGE_CM", "KERNEL_FIELDS", "K"]

@@ -15,7 +15,7 @@ replaced by its prompt decay products. Truth ``mode`` is :class:`nucvn.sim.xsec.
 daughters); ``hadenergy`` is the kinetic energy of hadrons plus the total energy of π⁰ and
 photons, neutrons and antineutrons excluded.
 
-Non-file truth keys (the writer must drop every key not in ``nucvn.h5io.META_DTYPES``):
+Non-file truth keys (the writer must drop every key not in ``nucvn.data.h5io.META_DTYPES``):
 :data:`~nucvn.sim.particles.FS_GROUP_KEY`, ``hadronic_w`` (invariant mass W of the hadronic
 system, GeV; NaN without one), ``target_pdg`` (struck nucleon 2212/2112, 0 for a nucleon pair,
 1000060120 for coherent, 11 for ν-e, 0 for cosmic) and ``nch_primary`` (charged hadrons produced at
@@ -27,7 +27,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from nucvn.h5io import META_DTYPES
+from nucvn.data.h5io import META_DTYPES
 from nucvn.sim.flux import sample_energy
 from nucvn.sim.fsi import apply_pion_fsi
 from nucvn.sim.generator_params import COMPOSITION_CLASSES, GeneratorParams

@@ -4,7 +4,7 @@ One frozen dataclass, :class:`GeneratorParams`, so a run is fully described by i
 Masses, widths and charges are not here: they come from the ``particle`` package
 (:mod:`nucvn.sim.masses`). :func:`parse_composition` turns a command-line string such as
 ``"numu_cc=0.88,nc=0.075,nue_cc=0.035,nutau_cc=0.005,nue_elastic=0.002,cosmic=0.003"`` into a
-validated mapping; bad input raises :class:`~nucvn.errors.NucvnError` naming the item.
+validated mapping; bad input raises :class:`~nucvn.core.errors.NucvnError` naming the item.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-from nucvn.errors import NucvnError
+from nucvn.core.errors import NucvnError
 
 __all__ = [
     "COMPOSITION_CLASSES",

@@ -42,7 +42,7 @@ file key: the simulation combines it with the detector's track/shower counts."""
 class GeneratedBatch:
     """Particles and truth for ``n_events`` events.
 
-    ``truth`` maps keys of :data:`nucvn.h5io.META_DTYPES` (``interaction``, ``nuenergy``,
+    ``truth`` maps keys of :data:`nucvn.data.h5io.META_DTYPES` (``interaction``, ``nuenergy``,
     ``lepenergy``, ``pdg``, ``iscc``, ``mode``, ``hadenergy``, ``inelasticity``, ``nproton``,
     ``npion``, ``npizero``, ``nneutron``, ``parent``, ``vtxx``, ``vtxy``, ``vtxz``) plus
     :data:`FS_GROUP_KEY` to arrays of length ``n_events``.

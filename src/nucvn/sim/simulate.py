@@ -19,9 +19,9 @@ import numpy.typing as npt
 from tqdm import tqdm
 
 from nucvn import __version__
-from nucvn.errors import NucvnError
-from nucvn.events import FS_COSMIC, FS_OTHER, finalstate_code, pack_particles
-from nucvn.h5io import META_DTYPES, write_events
+from nucvn.core.errors import NucvnError
+from nucvn.core.events import FS_COSMIC, FS_OTHER, finalstate_code, pack_particles
+from nucvn.data.h5io import META_DTYPES, write_events
 from nucvn.sim.detector import Detector, DetectorResult
 from nucvn.sim.detector_params import DetectorParams
 from nucvn.sim.generator import Generator
@@ -52,7 +52,7 @@ class SimulatedEvents:
 def finalstate_codes(
     group: npt.ArrayLike, tracks: npt.ArrayLike, showers: npt.ArrayLike
 ) -> npt.NDArray[np.int64]:
-    """``finalstate`` codes: :func:`nucvn.events.finalstate_code` for groups 0-2, 48 for cosmic
+    """``finalstate`` codes: :func:`nucvn.core.events.finalstate_code` for groups 0-2, 48 for cosmic
     and 49 for anything else."""
     g = np.asarray(group, dtype=np.int64)
     out = np.full(g.shape, FS_OTHER, dtype=np.int64)

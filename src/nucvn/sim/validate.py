@@ -18,11 +18,11 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
-from nucvn.atomic import write_json
-from nucvn.display import draw_views
-from nucvn.errors import NucvnError
-from nucvn.events import Interaction, numu_cc
-from nucvn.plots import save_figure
+from nucvn.core.atomic import write_json
+from nucvn.report.display import draw_views
+from nucvn.core.errors import NucvnError
+from nucvn.core.events import Interaction, numu_cc
+from nucvn.report.plots import save_figure
 from nucvn.sim import checks
 from nucvn.sim.detector import Detector
 from nucvn.sim.detector_params import DetectorParams

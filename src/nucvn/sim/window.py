@@ -16,7 +16,7 @@ import numpy as np
 import numpy.typing as npt
 
 import nucvn.sim.kernel_cache  # noqa: F401  (sets numba's cache directory before any kernel is defined)
-from nucvn.events import N_CELLS, N_PLANES
+from nucvn.core.events import N_CELLS, N_PLANES
 from nucvn.sim.detector_params import K
 
 __all__ = ["choose_window", "pixel_of", "fill_window"]

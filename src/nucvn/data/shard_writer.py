@@ -1,0 +1,212 @@
+"""Streaming writer of ``.npy`` shard files (the low level of :mod:`nucvn.data.shards`).
+
+An image shard is written while events arrive: its file starts with the ``.npy`` header of a full
+shard, selected events are appended straight from the reader's chunk arrays with ``writev`` by a
+background thread (so writes overlap reading), and a short last shard gets its real header, of the
+same length, when it is closed. Every file is written under a temporary name, renamed when
+complete, and its checksum computed while writing: for an image shard the sha256 of the pixel
+payload (the array bytes after the ``.npy`` header, :func:`images_sha256`), which a short last shard
+shares with its data as written, so no file is read back; for a metadata shard that of the file.
+:func:`shard_sha256` is the one definition of both checksums that readers verify against.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import mmap
+import os
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+
+from nucvn.core.events import IMAGE_SHAPE
+from nucvn.data.manifest import sha256_file
+
+__all__ = ["ShardKind", "save_npy", "images_sha256", "shard_sha256", "SplitWriter"]
+
+ShardKind = Literal["images", "meta"]
+_BLOCK = 1 << 24
+
+
+def save_npy(path: Path, arr: np.ndarray) -> str:
+    """Write ``arr`` as ``.npy`` to ``path`` via a temporary name; return the file's sha256.
+
+    The header and the array's own buffer are written and hashed directly (no copy of the data,
+    no second read of the file).
+    """
+    arr = np.ascontiguousarray(arr)
+    head = io.BytesIO()
+    np.lib.format.write_array_header_1_0(head, np.lib.format.header_data_from_array_1_0(arr))
+    body = arr.reshape(-1).view(np.uint8).data
+    h = hashlib.sha256(head.getvalue())
+    h.update(body)
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "wb") as f:
+        f.write(head.getvalue())
+        f.write(body)
+    os.replace(tmp, path)
+    return h.hexdigest()
+
+
+def images_sha256(path: Path) -> str:
+    """sha256 of a ``.npy`` file's array payload (everything after its header).
+
+    The payload is hashed straight from a memory map (no copy; ``hashlib`` releases the GIL, so
+    several shards hash in parallel threads), or read in 16 MiB blocks where mapping fails.
+    """
+    h = hashlib.sha256()
+    with open(path, "rb", buffering=0) as f:
+        version = np.lib.format.read_magic(f)
+        if version == (1, 0):
+            np.lib.format.read_array_header_1_0(f)
+        else:
+            np.lib.format.read_array_header_2_0(f)
+        start = f.tell()
+        size = os.fstat(f.fileno()).st_size
+        if size > start:
+            try:
+                with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as m, memoryview(m) as view:
+                    h.update(view[start:])
+                return h.hexdigest()
+            except (OSError, ValueError):
+                f.seek(start)
+        buf = bytearray(_BLOCK)
+        with memoryview(buf) as view:
+            while n := f.readinto(buf):
+                h.update(view[:n])
+    return h.hexdigest()
+
+
+def shard_sha256(path: Path, kind: ShardKind) -> str:
+    """The checksum that ``index.json`` records for a shard file: :func:`images_sha256` (pixel
+    payload) for an image shard, the whole file's sha256 for a metadata shard."""
+    return images_sha256(path) if kind == "images" else sha256_file(path, block=_BLOCK)
+
+
+def _npy_header(dtype: np.dtype, shape: tuple[int, ...], length: int | None = None) -> bytes:
+    """A version-1.0 ``.npy`` header; with ``length``, padded with spaces to exactly that size
+    (so the final header of a short shard fits over the placeholder written first)."""
+    buf = io.BytesIO()
+    d = {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False, "shape": shape}
+    np.lib.format.write_array_header_1_0(buf, d)
+    head = buf.getvalue()
+    if length is None or len(head) == length:
+        return head
+    text = head[10:].rstrip(b" \n")
+    if len(text) + 11 > length:
+        raise AssertionError("npy header grew; this is a bug")
+    return head[:8] + (length - 10).to_bytes(2, "little") + text.ljust(length - 11) + b"\n"
+
+
+def _writev(fd: int, views: list[memoryview]) -> None:
+    """Write every buffer in ``views`` to ``fd`` in order (``writev``, at most IOV_MAX at a time)."""
+    for i in range(0, len(views), 1024):
+        group = views[i : i + 1024]
+        done = os.writev(fd, group)
+        for v in group:  # a short write (rare on regular files): finish it byte by byte
+            if done >= len(v):
+                done -= len(v)
+                continue
+            rest = v[done:]
+            while len(rest):
+                rest = rest[os.write(fd, rest) :]
+            done = 0
+
+
+class SplitWriter:
+    """Streams one split's events into fixed-size shards.
+
+    The selected events of a chunk are written straight from the chunk's image array with one
+    ``writev`` (runs of consecutive events as single buffers: no copy in Python) and hashed, by
+    the background ``pool`` thread, so file writes overlap reading and decompression; at most
+    ``_IN_FLIGHT`` chunks are held for writing. The image file starts with the header of a full
+    shard; a short last shard gets its real header at close (same length) and is hashed again.
+    """
+
+    _IN_FLIGHT = 2
+
+    def __init__(self, root: Path, name: str, shard_size: int, meta_dtype: np.dtype, pool: ThreadPoolExecutor) -> None:
+        (root / name).mkdir(parents=True)
+        self.root, self.name, self.size, self.pool = root, name, shard_size, pool
+        self.meta: list[np.ndarray] = []
+        self.fill = 0
+        self.shards: list[dict[str, Any]] = []
+        self.head = _npy_header(np.dtype(np.uint8), (shard_size, *IMAGE_SHAPE))
+        self.jobs: list[Future[None]] = []
+        self._fd = -1
+        self._hash: Any = None
+
+    def add(self, images: np.ndarray, meta: np.ndarray, sel: npt.NDArray[np.intp]) -> None:
+        """Append events ``sel`` (sorted indices) of a chunk."""
+        done = 0
+        while done < len(sel):
+            if self.fill == 0:
+                k = len(self.shards)
+                self.shards.append({"images": f"{self.name}/images-{k:05d}.npy", "meta": f"{self.name}/meta-{k:05d}.npy"})
+                self._submit(self._open, self.shards[-1])
+            take = min(self.size - self.fill, len(sel) - done)
+            part = sel[done : done + take]
+            cut = np.flatnonzero(np.diff(part) != 1) + 1
+            lo, hi = part[np.r_[0, cut]], part[np.r_[cut - 1, len(part) - 1]] + 1
+            views = [images[a:b].reshape(-1).data for a, b in zip(lo.tolist(), hi.tolist(), strict=True)]
+            self._submit(self._write, views)
+            self.meta.append(meta[part])
+            self.fill += take
+            done += take
+            if self.fill == self.size:
+                self.close()
+
+    def _submit(self, fn: Any, *args: Any) -> None:
+        while len(self.jobs) > self._IN_FLIGHT:
+            self.jobs.pop(0).result()
+        self.jobs.append(self.pool.submit(fn, *args))
+
+    def _open(self, entry: dict[str, Any]) -> None:
+        self._fd = os.open(self.root / f"{entry['images']}.tmp", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        _writev(self._fd, [memoryview(self.head)])
+        self._hash = hashlib.sha256()
+
+    def _write(self, views: list[memoryview]) -> None:
+        for v in views:
+            self._hash.update(v)
+        _writev(self._fd, views)
+
+    def _close(self, entry: dict[str, Any], meta: np.ndarray) -> None:
+        n = len(meta)
+        path = self.root / entry["images"]
+        tmp = path.with_name(f"{path.name}.tmp")
+        if n < self.size:
+            os.pwrite(self._fd, _npy_header(np.dtype(np.uint8), (n, *IMAGE_SHAPE), len(self.head)), 0)
+        os.close(self._fd)
+        sha = self._hash.hexdigest()
+        self._fd = -1
+        os.replace(tmp, path)
+        entry["n_events"] = n
+        entry["sha256"] = {"images": sha, "meta": save_npy(self.root / entry["meta"], meta)}
+
+    def close(self) -> None:
+        """Finish the open shard (if any); the writer thread completes it in order."""
+        if self.fill == 0:
+            return
+        meta = np.concatenate(self.meta)
+        self.meta, self.fill = [], 0
+        self._submit(self._close, self.shards[-1], meta)
+
+    def finish(self) -> None:
+        """Close the last shard and wait until every file is on disk; re-raise a write error."""
+        self.close()
+        while self.jobs:
+            self.jobs.pop(0).result()
+
+    def abort(self) -> None:
+        """After an error (writer thread stopped): release the open file, if any."""
+        if self._fd >= 0:
+            try:
+                os.close(self._fd)
+            except OSError:
+                pass
+            self._fd = -1

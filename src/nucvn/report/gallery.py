@@ -1,0 +1,60 @@
+"""A gallery of events: both views of each, z (planes) horizontal, one row per event.
+
+Used for the most confidently wrong events of an evaluation, so a physicist can see what fools
+the network. Images are ``[view][plane][cell]`` (FORMAT.md) and are drawn by
+:func:`nucvn.report.display.draw_views`, the project's one event display.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt
+import numpy as np
+import numpy.typing as npt
+from matplotlib.figure import Figure
+
+from nucvn.report.display import draw_views
+from nucvn.core.events import IMAGE_SHAPE
+from nucvn.report.plots import add_footer
+
+__all__ = ["gallery_figure"]
+
+
+def gallery_figure(
+    images: npt.ArrayLike,
+    captions: Sequence[str],
+    *,
+    title: str = "",
+    footer: str = "",
+    vmax: float | None = None,
+) -> Figure:
+    """One row per event, X-Z and Y-Z views side by side, each row titled with its caption
+    (e.g. true category, energies and score). ``images`` is ``(n, 2, 100, 80)``."""
+    imgs = np.asarray(images)
+    if imgs.ndim != 4 or imgs.shape[1:] != IMAGE_SHAPE:
+        raise ValueError(f"gallery images must have shape (n, {', '.join(map(str, IMAGE_SHAPE))}) [view][plane][cell], got {imgs.shape}")
+    n = imgs.shape[0]
+    if n == 0:
+        fig = plt.figure(figsize=(8, 2))
+        fig.text(0.5, 0.5, "no misclassified events", ha="center", va="center")
+        add_footer(fig, footer)
+        return fig
+    if len(captions) != n:
+        raise ValueError(f"{len(captions)} captions for {n} events")
+    top = float(vmax) if vmax is not None else float(max(int(imgs.max()), 1))
+    fig, axes = plt.subplots(n, 2, figsize=(10, 2.9 * n + 0.6), layout="constrained", squeeze=False)
+    artist = None
+    for i in range(n):
+        artist = draw_views(axes[i], imgs[i], vmax=top)
+        axes[i][0].set_title(f"{captions[i]}  |  X-Z view", fontsize=8)
+        axes[i][1].set_title("Y-Z view", fontsize=8)
+    fig.colorbar(artist, ax=axes.ravel().tolist(), label="pixel value (ADC counts, 8 bit)", shrink=0.6)
+    if title:
+        fig.suptitle(title)
+    add_footer(fig, footer)
+    return fig

@@ -1,0 +1,124 @@
+"""Plain DDP helpers: process-group setup from torchrun's environment, the epoch sampler, sums
+across ranks, and the one-line ``torchrun`` relaunch.
+
+No framework: ``torchrun --standalone --nproc_per_node=N script`` sets ``RANK``, ``LOCAL_RANK``
+and ``WORLD_SIZE``; :func:`init_distributed` reads them (NCCL on CUDA, gloo on CPU). Batch size is
+*global*: each of the N ranks takes ``batch_size / N`` events of every global batch, and
+:class:`EpochSampler` interleaves one permutation across ranks, so step ``k`` of an N-process run
+sees exactly the events of step ``k`` of the single-process run and the averaged gradients agree.
+Metrics are reduced as sums and counts, never as averages of per-rank rates.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import numpy.typing as npt
+import torch
+import torch.distributed as dist
+from torch.utils.data import Dataset, DistributedSampler
+
+from nucvn.core.errors import NucvnError
+
+__all__ = ["DeviceName", "DistContext", "EpochSampler", "init_distributed", "all_reduce_sum", "launch_torchrun", "resolve_device",
+           "in_torchrun"]
+
+DeviceName = Literal["auto", "cpu", "cuda"]
+
+
+@dataclass(frozen=True)
+class DistContext:
+    """Where this process runs: its rank among ``world`` processes and its torch device."""
+
+    rank: int
+    world: int
+    local_rank: int
+    device: torch.device
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def distributed(self) -> bool:
+        return self.world > 1
+
+
+def in_torchrun() -> bool:
+    """True when this process was started by torchrun with more than one process."""
+    return int(os.environ.get("WORLD_SIZE", "1")) > 1
+
+
+def resolve_device(device: DeviceName, local_rank: int) -> torch.device:
+    if device not in ("auto", "cpu", "cuda"):
+        raise NucvnError(f"train.device must be auto, cpu or cuda, got {device!r}")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise NucvnError("train.device is 'cuda' but torch sees no CUDA device; use device: auto or cpu")
+    if device == "cpu" or (device == "auto" and not torch.cuda.is_available()):
+        return torch.device("cpu")
+    return torch.device("cuda", local_rank % torch.cuda.device_count())
+
+
+def init_distributed(device: DeviceName) -> DistContext:
+    """Join the process group torchrun prepared (if any) and pick this rank's device."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    dev = resolve_device(device, local_rank)
+    if world > 1 and not dist.is_initialized():
+        if dev.type == "cuda":
+            torch.cuda.set_device(dev)
+        dist.init_process_group(backend="nccl" if dev.type == "cuda" else "gloo")
+    return DistContext(rank=rank, world=world, local_rank=local_rank, device=dev)
+
+
+def all_reduce_sum(values: npt.ArrayLike, ctx: DistContext) -> npt.NDArray[np.float64]:
+    """Sum a float64 array over all ranks (identity in a single process)."""
+    arr = np.asarray(values, dtype=np.float64)
+    if not ctx.distributed:
+        return arr
+    t = torch.from_numpy(arr.copy()).to(ctx.device)
+    dist.all_reduce(t, op=dist.ReduceOp.SUM)
+    return t.cpu().numpy()
+
+
+class EpochSampler(DistributedSampler[int]):
+    """The training order of one epoch: a function of ``(seed, epoch)`` only, split across ranks.
+
+    Without ``weights``: a permutation (as :class:`DistributedSampler` draws it). With ``weights``
+    (``balance: sampler``): ``n`` draws with replacement proportional to ``weights``. Either way
+    the sequence comes from a ``torch.Generator`` seeded with ``seed + epoch``, so a resumed run
+    sees the same order as an uninterrupted one, and rank ``r`` takes positions ``r, r + N, ...``
+    (padded by wrapping to a multiple of ``N``, like :class:`DistributedSampler`).
+    """
+
+    def __init__(self, dataset: Dataset[object], *, seed: int, rank: int, world: int,
+                 weights: torch.Tensor | None = None) -> None:
+        super().__init__(dataset, num_replicas=world, rank=rank, shuffle=True, seed=seed, drop_last=False)
+        self.weights = None if weights is None else weights.double()
+
+    def __iter__(self) -> Iterator[int]:
+        g = torch.Generator()
+        g.manual_seed(self.seed + self.epoch)
+        n = len(self.dataset)  # type: ignore[arg-type]
+        if self.weights is None:
+            order = torch.randperm(n, generator=g)
+        else:
+            order = torch.multinomial(self.weights, n, replacement=True, generator=g)
+        indices = order.tolist()
+        pad = self.total_size - len(indices)
+        if pad > 0:
+            indices += (indices * (pad // max(len(indices), 1) + 1))[:pad]
+        return iter(indices[self.rank : self.total_size : self.num_replicas])
+
+
+def launch_torchrun(script: str, args: Sequence[str], nproc: int) -> int:
+    """Run ``script args`` as ``torchrun --standalone --nproc_per_node=nproc``; return its status."""
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}", script, *args]
+    return subprocess.call(cmd)

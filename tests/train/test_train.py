@@ -1,0 +1,325 @@
+"""Training loop: learning, outputs, options, early stopping, resume after SIGKILL or after the last
+epoch, damaged checkpoints, full disks, DDP = 1 process."""
+
+from __future__ import annotations
+
+import csv
+import errno
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import safetensors.torch
+import torch
+
+from nucvn.train.checkpoint import hash_path, save_atomic
+from nucvn.train.distributed import EpochSampler
+from nucvn.core.errors import NucvnError
+from nucvn.inference import load_model
+from nucvn.data.shards import ShardDataset
+from nucvn.train import HISTORY_COLUMNS, INFO_KEYS, LABEL_DEFINITION, METRIC_KEYS, TrainConfig, TrainResult, train
+from nucvn.train.loop import _mirror_cells
+from trainutil import TINY_TRAIN, make_shards, write_params
+
+REPO = Path(__file__).resolve().parents[2]
+STAGE = REPO / "stages" / "train.py"
+
+
+@pytest.fixture(scope="module")
+def shards(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_shards(tmp_path_factory.mktemp("train"), n_per_file=200, files=2)
+
+
+def _train(shards: Path, out: Path, **overrides: Any) -> TrainResult:
+    return train(ShardDataset(shards, "train"), ShardDataset(shards, "val"), model_dir=out / "model",
+                 checkpoint_dir=out / "ckpt", history_path=out / "history.csv",
+                 config=TrainConfig(**(TINY_TRAIN | overrides)), progress=False)
+
+
+def _history(path: Path) -> list[dict[str, str]]:
+    with open(path) as f:
+        return list(csv.DictReader(f))
+
+
+@pytest.fixture(scope="module")
+def baseline(shards: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[TrainResult, Path]:
+    """One uninterrupted TINY_TRAIN run: its result and its output directory (not to be modified)."""
+    out = tmp_path_factory.mktemp("baseline")
+    return _train(shards, out), out
+
+
+@pytest.fixture(scope="module")
+def interrupted(shards: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A TINY_TRAIN run "killed" after its last checkpoint but before the model was written (the
+    model writer raises); copy it before use."""
+    out = tmp_path_factory.mktemp("interrupted")
+
+    def killed(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("killed before the model was written")
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr("nucvn.train.loop.write_model_dir", killed)
+        with pytest.raises(RuntimeError, match="killed"):
+            _train(shards, out)
+    return out
+
+
+def test_training_learns_and_writes_model_dir(shards: Path, baseline: tuple[TrainResult, Path]) -> None:
+    result, out = baseline
+    rows = _history(out / "history.csv")
+    assert tuple(rows[0]) == HISTORY_COLUMNS and [r["epoch"] for r in rows] == ["1", "2"]
+    assert float(rows[1]["train_loss"]) < float(rows[0]["train_loss"])
+    assert result.metrics["val_auc"] > 0.9 and result.metrics["best_epoch"] in (1, 2) and result.info["epochs_run"] == 2
+    assert result.info["device"] == "cpu" and result.info["processes"] == 1 and result.info["events_per_s"] > 0
+    assert result.info["n_train"] == len(ShardDataset(shards, "train"))
+
+    config = json.loads((out / "model" / "model.json").read_text())
+    assert config["model"] == "cvn2v" and config["model_kwargs"] == TINY_TRAIN["model_kwargs"]["cvn2v"]
+    assert config["input"]["layout"] == "view,plane,cell" and config["input"]["scale"] == "log1p"
+    assert config["label"]["definition"] == LABEL_DEFINITION
+    assert config["train_params"] == json.loads(json.dumps(asdict(TrainConfig(**TINY_TRAIN))))
+    assert config["data"]["sha256"]["train"] == ShardDataset(shards, "train").shard_sha256
+    assert config["versions"]["torch"] == torch.__version__
+    assert config["result"]["metrics"]["best_epoch"] == result.metrics["best_epoch"]
+
+    weights = safetensors.torch.load_file(str(out / "model" / "model.safetensors"))
+    model, _ = load_model(out / "model")
+    for k, v in model.state_dict().items():
+        assert torch.equal(v, weights[k])
+
+    assert not (out / "ckpt" / "checkpoint.pt").exists()  # finished runs do not resume
+    assert not hash_path(out / "ckpt" / "checkpoint.pt").exists()
+
+
+def test_metrics_hold_quality_numbers_and_info_the_bookkeeping(baseline: tuple[TrainResult, Path]) -> None:
+    """metrics/train.json gets ``result.metrics`` only, so ``dvc exp show`` compares quality, not
+    events/s; the bookkeeping is kept in model.json beside it."""
+    result, out = baseline
+    assert tuple(result.metrics) == METRIC_KEYS and tuple(result.info) == INFO_KEYS
+    assert all(isinstance(v, (int, float)) for v in result.metrics.values())
+    assert json.loads((out / "model" / "model.json").read_text())["result"] == \
+        json.loads(json.dumps({"metrics": result.metrics, "info": result.info}))
+
+
+def test_resuming_a_finished_run_writes_every_output(shards: Path, baseline: tuple[TrainResult, Path],
+                                                     interrupted: Path, tmp_path: Path,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    """Killed after the last checkpoint, before the model: DVC deletes the outputs, the rerun
+    resumes without training and writes the model, the history and the whole result."""
+    out = tmp_path / "run"
+    shutil.copytree(interrupted, out)
+    assert (out / "ckpt" / "checkpoint.pt").is_file() and not (out / "model" / "model.json").exists()
+    (out / "history.csv").unlink()
+    capsys.readouterr()
+    result = _train(shards, out)
+    assert "training had finished" in capsys.readouterr().out
+
+    base_result, base = baseline
+    assert _history(out / "history.csv") == _history(base / "history.csv")
+    assert result.metrics == base_result.metrics and tuple(result.info) == INFO_KEYS
+    assert {k: result.info[k] for k in ("epochs_run", "n_train", "n_val", "n_parameters")} == \
+        {k: base_result.info[k] for k in ("epochs_run", "n_train", "n_val", "n_parameters")}
+    resumed, straight = _weights(out), _weights(base)
+    assert resumed.keys() == straight.keys()
+    for k in straight:
+        assert torch.equal(resumed[k], straight[k]), k
+    assert json.loads((out / "model" / "model.json").read_text())["result"]["metrics"] == result.metrics
+    assert not (out / "ckpt" / "checkpoint.pt").exists() and not hash_path(out / "ckpt" / "checkpoint.pt").exists()
+
+
+def test_damaged_checkpoint_is_refused_not_resumed(shards: Path, interrupted: Path, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    shutil.copytree(interrupted, out)
+    ckpt = out / "ckpt" / "checkpoint.pt"
+    raw = bytearray(ckpt.read_bytes())
+    raw[len(raw) // 2 : len(raw) // 2 + 256] = bytes(b ^ 0xFF for b in raw[len(raw) // 2 : len(raw) // 2 + 256])
+    ckpt.write_bytes(bytes(raw))
+    with pytest.raises(NucvnError) as err:
+        _train(shards, out)
+    message = str(err.value)
+    assert message.startswith(f"{ckpt}: sha256") and "delete it to start training afresh" in message
+    assert "\n" not in message and not (out / "model").exists()
+
+
+@pytest.mark.parametrize("target", ["checkpoint", "model"])
+def test_full_disk_is_one_line_naming_the_file(shards: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                               target: str) -> None:
+    def full(*args: Any, **kwargs: Any) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    write_bytes = Path.write_bytes
+    if target == "checkpoint":
+        monkeypatch.setattr(torch, "save", full)
+        path = tmp_path / "ckpt" / "checkpoint.pt"
+    else:
+        monkeypatch.setattr(Path, "write_bytes", lambda p, data: full() if p.suffix == ".safetensors" else write_bytes(p, data))
+        path = tmp_path / "model" / "model.safetensors"
+    with pytest.raises(NucvnError) as err:
+        _train(shards, tmp_path, epochs=1)
+    message = str(err.value)
+    assert message.startswith(f"{path}: no space left on device") and "\n" not in message
+    assert not [p for p in tmp_path.rglob(".*")]  # no temporary file left behind
+
+
+def test_only_the_chosen_models_size_arguments_are_used(shards: Path, tmp_path: Path) -> None:
+    """``-S train.model=seed_report`` alone: cvn2v's arguments stay under their name, unused."""
+    kwargs = {"cvn2v": {"width": 4, "head": 8}, "seed_report": {"hidden": 8}}
+    _train(shards, tmp_path, model="seed_report", model_kwargs=kwargs, epochs=1)
+    config = json.loads((tmp_path / "model" / "model.json").read_text())
+    assert config["model"] == "seed_report" and config["model_kwargs"] == {"hidden": 8}
+    assert config["train_params"]["model_kwargs"] == kwargs
+    model, _ = load_model(tmp_path / "model")
+    assert type(model).__module__ == "nucvn.models.seed_report"
+
+
+@pytest.mark.parametrize(("optimizer", "schedule", "balance", "scale", "augment"),
+                         [("sgd", "cosine", "sampler", "div255", True), ("adamw", "constant", "none", "log1p", False)])
+def test_other_options_train(shards: Path, tmp_path: Path, optimizer: str, schedule: str, balance: str,
+                             scale: str, augment: bool) -> None:
+    result = _train(shards, tmp_path, optimizer=optimizer, schedule=schedule, balance=balance, scale=scale,
+                    augment=augment, epochs=1, lr=0.003)
+    assert np.isfinite(result.metrics["val_loss"]) and 0 <= result.metrics["val_auc"] <= 1 and result.info["epochs_run"] == 1
+
+
+def test_mirror_augmentation_flips_cells_of_each_view_independently() -> None:
+    torch.manual_seed(0)
+    x = torch.rand(64, 2, 100, 80)
+    y = _mirror_cells(x)
+    kinds = set()
+    for i in range(64):
+        for v in range(2):
+            same, mirrored = torch.equal(y[i, v], x[i, v]), torch.equal(y[i, v], x[i, v].flip(-1))
+            assert same or mirrored
+            kinds.add((v, mirrored))
+    assert kinds == {(0, False), (0, True), (1, False), (1, True)}
+    assert not torch.equal(y[:, 0] != x[:, 0], y[:, 1] != x[:, 1])  # views flip independently
+
+
+def test_early_stopping_on_flat_validation_loss(shards: Path, tmp_path: Path) -> None:
+    """A learning rate too small to move any weight: the val loss never improves after epoch 1."""
+    result = _train(shards, tmp_path, model="seed_report", model_kwargs={"seed_report": {"hidden": 8, "dropout": 0.0}},
+                    lr=1e-30, epochs=6, patience=1, schedule="constant")
+    assert result.info["epochs_run"] == 2 and result.metrics["best_epoch"] == 1
+
+
+def test_checkpoint_of_another_configuration_is_not_resumed(shards: Path, tmp_path: Path,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    fresh = _train(shards, tmp_path / "fresh", epochs=1)
+    (tmp_path / "stale" / "ckpt").mkdir(parents=True)
+    save_atomic({"fingerprint": "another run", "epoch": 0}, tmp_path / "stale" / "ckpt" / "checkpoint.pt")
+    capsys.readouterr()
+    again = _train(shards, tmp_path / "stale", epochs=1)
+    assert "starting from scratch" in capsys.readouterr().out
+    assert again.metrics == fresh.metrics
+
+
+def test_bad_configuration_is_reported_by_name(shards: Path, tmp_path: Path) -> None:
+    with pytest.raises(NucvnError, match="train.optimizer"):
+        TrainConfig(optimizer="adam").validate()  # type: ignore[arg-type]
+    with pytest.raises(NucvnError, match="train.epochs"):
+        TrainConfig(epochs=0).validate()
+    with pytest.raises(NucvnError, match="train.gpus=2 needs 2 processes"):
+        _train(shards, tmp_path, gpus=2)
+    with pytest.raises(NucvnError, match="unknown model"):
+        _train(shards, tmp_path, model="nope")
+
+
+def test_epoch_sampler_order_depends_on_seed_and_epoch_only() -> None:
+    data = list(range(10))
+
+    def order(seed: int, epoch: int, rank: int = 0, world: int = 1, weights: torch.Tensor | None = None) -> list[int]:
+        s = EpochSampler(data, seed=seed, rank=rank, world=world, weights=weights)  # type: ignore[arg-type]
+        s.set_epoch(epoch)
+        return list(s)
+
+    assert order(0, 3) == order(0, 3) and sorted(order(0, 3)) == data
+    assert order(0, 3) != order(0, 4) and order(0, 3) != order(1, 3)
+    full = order(0, 3)
+    assert order(0, 3, rank=0, world=2) == full[0::2] and order(0, 3, rank=1, world=2) == full[1::2]
+    weights = torch.tensor([9.0] + [1.0] * 9)
+    drawn = np.concatenate([order(0, e, weights=weights) for e in range(200)])
+    assert 0.4 < np.mean(drawn == 0) < 0.6  # class 0 drawn about as often as the nine others together
+
+
+def _stage(params: Path, shards: Path, out: Path, **popen: Any) -> subprocess.Popen[bytes]:
+    cmd = [sys.executable, str(STAGE), "--params", str(params), "--shards", str(shards), "--model-dir",
+           str(out / "model"), "--checkpoint-dir", str(out / "ckpt"), "--metrics", str(out / "train.json"),
+           "--info", str(out / "info.json"), "--history", str(out / "history.csv"), "--no-progress"]
+    env = os.environ | {"OMP_NUM_THREADS": "1"}
+    return subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, **popen)
+
+
+def _run_stage(params: Path, shards: Path, out: Path) -> str:
+    proc = _stage(params, shards, out)
+    stdout, _ = proc.communicate(timeout=300)
+    assert proc.returncode == 0, stdout.decode()
+    return stdout.decode()
+
+
+def _weights(out: Path) -> dict[str, torch.Tensor]:
+    return safetensors.torch.load_file(str(out / "model" / "model.safetensors"))
+
+
+@pytest.mark.slow
+def test_resume_after_sigkill_gives_identical_weights(shards: Path, tmp_path: Path) -> None:
+    params = write_params(tmp_path / "params.yaml", epochs=3, patience=0,
+                          model_kwargs={"cvn2v": {"width": 4, "head": 8, "dropout": 0.5}})
+    _run_stage(params, shards, tmp_path / "straight")
+
+    killed = tmp_path / "killed"
+    proc = _stage(params, shards, killed)
+    ckpt = killed / "ckpt" / "checkpoint.pt"
+    deadline = time.monotonic() + 240
+    while not ckpt.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate()
+    assert proc.returncode == -signal.SIGKILL
+    done = torch.load(ckpt, weights_only=True)["epoch"]
+    assert done < 2 and not (killed / "model" / "model.safetensors").exists()
+
+    log = _run_stage(params, shards, killed)
+    assert f"resuming from {ckpt} after epoch {done}" in log
+    straight, resumed = _weights(tmp_path / "straight"), _weights(killed)
+    assert straight.keys() == resumed.keys()
+    for k in straight:
+        assert torch.equal(straight[k], resumed[k]), k
+    assert _history(tmp_path / "straight" / "history.csv") == _history(killed / "history.csv")
+
+
+@pytest.mark.slow
+def test_ddp_two_cpu_processes_match_one(tmp_path: Path) -> None:
+    """Same global batches, gradients averaged over 2 gloo ranks: same weights as 1 process.
+
+    seed_report without dropout: no batch norm (on a CPU each rank normalises its own half batch;
+    on CUDA the trainer uses SyncBatchNorm) and no dropout masks to differ between ranks.
+    """
+    for seed in range(20):  # an even number of training events: no rank pads its share with a repeat
+        shards = make_shards(tmp_path / f"data{seed}", n_per_file=100, files=2, seed=seed)
+        if len(ShardDataset(shards, "train")) % 2 == 0:
+            break
+    common = {"model": "seed_report", "model_kwargs": {"seed_report": {"hidden": 16, "dropout": 0.0}}, "lr": 0.003,
+              "batch_size": 16}
+    _run_stage(write_params(tmp_path / "one.yaml", **common), shards, tmp_path / "one")
+    log = _run_stage(write_params(tmp_path / "two.yaml", gpus=2, **common), shards, tmp_path / "two")
+    assert "epoch 2" in log
+    one, two = _weights(tmp_path / "one"), _weights(tmp_path / "two")
+    for k in one:
+        torch.testing.assert_close(one[k], two[k], rtol=1e-4, atol=1e-5)
+    m1 = json.loads((tmp_path / "one" / "train.json").read_text())
+    m2 = json.loads((tmp_path / "two" / "train.json").read_text())
+    processes = [json.loads((tmp_path / run / "model" / "model.json").read_text())["result"]["info"]["processes"]
+                 for run in ("one", "two")]
+    assert processes == [1, 2] and m1["best_epoch"] == m2["best_epoch"]
+    assert m1["val_auc"] > 0.8
+    for key in ("val_loss", "val_auc", "val_accuracy"):
+        assert m2[key] == pytest.approx(m1[key], rel=1e-4, abs=1e-5), key
