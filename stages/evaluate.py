@@ -1,44 +1,40 @@
-"""DVC stage ``evaluate``: report the classifier on the test split at the validation threshold.
+"""DVC stage ``evaluate``: report every task of the model on the test split.
 
-Scores the ``test`` split with ``data/model``, takes the threshold from ``metrics/threshold.json``
-(chosen on ``val``; nothing here chooses anything), and writes
+Scores the ``test`` split with ``data/model`` and, for each of the model's tasks
+(:func:`nucvn.report.task_report.evaluate_task`; binary tasks at the threshold chosen on ``val``
+in ``metrics/threshold.json``; nothing here chooses anything), writes
 
-- ``metrics/test.json``: the quality numbers (auc, accuracy, balanced accuracy, efficiency and
-  purity with their intervals, background rejection, fom); ``info/test.json``: the bookkeeping
-  (threshold and criterion, counts per category, data source, model);
-- ``data/predictions/test.csv``: identity, score, label and all metadata of every test event;
-- ``plots/evaluate/*.csv``: the curves for ``dvc plots show`` (dvc.yaml ``plots:``), and
-  ``plots/evaluate/png/*.png``: the same figures drawn with matplotlib, plus a gallery of the most
-  confidently wrong events.
+- ``metrics/test.json``: one block per task with its quality numbers and their errors (so
+  ``dvc metrics diff`` shows every task); ``info/test.json``: the bookkeeping (counts, thresholds,
+  data source, model);
+- ``data/predictions/test.csv``: identity, every task's predictions, and all metadata of each event;
+- ``plots/evaluate/<task>/*.csv``: the tables for ``dvc plots show`` (dvc.yaml ``plots:``), and
+  ``plots/evaluate/<task>/png/*.png``: the same figures drawn with matplotlib.
 
 Options come from ``params.yaml: evaluate``, binnings from ``bins.yaml``; both are checked (and
-unknown variables refused) before anything is scored. All logic is in :mod:`nucvn.report.evaluation`,
-:mod:`nucvn.report.plots` and :mod:`nucvn.report.gallery`.
+unknown variables refused) before anything is scored.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import shutil
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from _stage import read_params, read_yaml, run_stage
-from nucvn.report import evaluation as E
-from nucvn.report import plots as P
-from nucvn.core.atomic import write_csv, write_json
+from nucvn.core.atomic import atomic_dir, write_csv, write_json
 from nucvn.core.errors import NucvnError
-from nucvn.report.gallery import gallery_figure
-from nucvn.inference import load_model, predict_scores
 from nucvn.core.params import parse_value
 from nucvn.data.shards import ShardDataset
+from nucvn.inference import load_model, model_tasks, predict, prediction_table
+from nucvn.report import evaluation as E
+from nucvn.report.baseline import pixel_charge
+from nucvn.report.plots import save_figure
+from nucvn.report.task_report import EvalContext, TaskReport, evaluate_task
 from nucvn.stage_params import EvaluateParams
-
-QUALITY = ["auc", "accuracy", "balanced_accuracy", "efficiency", "efficiency_lo", "efficiency_hi", "purity",
-           "purity_lo", "purity_hi", "background_rejection", "fom"]
 
 
 def _args(argv: list[str]) -> argparse.Namespace:
@@ -49,7 +45,6 @@ def _args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--model-dir", type=Path, default=Path("data/model"))
     p.add_argument("--raw", type=Path, default=Path("data/raw"))
     p.add_argument("--threshold", type=Path, default=Path("metrics/threshold.json"))
-    p.add_argument("--threshold-info", type=Path, default=Path("info/threshold.json"))
     p.add_argument("--metrics", type=Path, default=Path("metrics/test.json"))
     p.add_argument("--info", type=Path, default=Path("info/test.json"))
     p.add_argument("--predictions", type=Path, default=Path("data/predictions/test.csv"))
@@ -58,35 +53,19 @@ def _args(argv: list[str]) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def _read_json(path: Path, need: str) -> dict[str, Any]:
+def _thresholds(path: Path) -> dict[str, float]:
+    """Threshold of each binary task, as chosen on val by the threshold stage."""
     try:
-        info = json.loads(path.read_text())
-        if need:
-            float(info[need])
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+        data = json.loads(path.read_text())
+        return {str(name): float(block["threshold"]) for name, block in data.items()}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
         raise NucvnError(f"{path}: not readable ({exc}); run the threshold stage (dvc repro threshold)") from exc
-    return dict(info)
 
 
-def _write_plots(ev: E.Evaluation, test: ShardDataset, meta: Any, scores: np.ndarray, out: Path, *, threshold: float,
-                 n_gallery: int, misid_variable: str, footer: str) -> None:
-    """The CSV tables, their PNG figures and the gallery of the most confidently wrong events."""
-    for name, table in ev.tables.items():
-        write_csv(table, out / f"{name}.csv")
-    met = ev.metrics
-    working_point = (1.0 - float(met["background_rejection"] or 0.0), float(met["efficiency"] or 0.0))
-    figs = P.evaluation_figures(ev.tables, auc=met["auc"], threshold=threshold, working_point=working_point, footer=footer,
-                                misid_variable=misid_variable, misid_categories=E.MISID_CATEGORIES)
-    for name, fig in figs:
-        P.save_figure(fig, out / "png" / f"{name}.png")
-    wrong = E.most_confidently_wrong(E.signal_labels(meta), scores, threshold=threshold, n=n_gallery)
-    pos = np.array(wrong["position"], dtype=np.int64)
-    cats, rows = E.categories(meta), meta.iloc[pos]
-    captions = [f"{kind}: true {cats[p]}, E_nu {r.nuenergy:.2f} GeV, E_lep {r.lepenergy:.2f} GeV, score {s:.3f}"
-                for kind, p, s, r in zip(wrong["kind"], pos, wrong["score"], rows.itertuples())]
-    images = test.batch(pos)[0].numpy() if len(pos) else np.zeros((0, 2, 100, 80), np.uint8)
-    fig = gallery_figure(images, captions, title="Most confidently wrong test events", footer=footer)
-    P.save_figure(fig, out / "png" / "wrong_events.png")
+def _per_event(data: ShardDataset, fn: Any) -> np.ndarray:
+    """``fn`` of the images, shard by shard in blocks (bounded memory)."""
+    parts = [fn(np.asarray(shard[i : i + 4096])) for shard in data.images for i in range(0, len(shard), 4096)]
+    return np.concatenate(parts) if parts else np.zeros(0)
 
 
 def main(argv: list[str]) -> int:
@@ -94,46 +73,46 @@ def main(argv: list[str]) -> int:
     p = read_params(EvaluateParams, "evaluate", args.params)
     bins_path = args.bins or args.params.parent / "bins.yaml"
     bins = parse_value(dict(read_yaml(bins_path)), dict[str, list[float]], bins_path.name)
-    threshold = float(_read_json(args.threshold, "threshold")["threshold"])
-    criterion = _read_json(args.threshold_info, "").get("criterion", "?") if args.threshold_info.exists() else "?"
+    if "nuenergy" not in bins:
+        raise NucvnError(f"{bins_path}: needs a nuenergy binning (every task is reported versus true neutrino energy)")
     test = ShardDataset(args.shards, "test")
     if len(test) == 0:
         raise NucvnError(f"{args.shards}: the test split is empty; give preprocess.split.test a positive fraction")
     meta = test.metadata
     E.check_variables(meta.columns, bins, p.misid_variable)
     model, config = load_model(args.model_dir)
-    scores = predict_scores(model, config, test, batch_size=p.batch_size, device=p.device, progress=not args.no_progress)
-    nhits = E.count_hits(shard[i : i + 4096] for shard in test.images for i in range(0, len(shard), 4096))
-    ev = E.evaluate(scores, meta, threshold=threshold, bins=bins, misid_variable=p.misid_variable, nhits=nhits,
-                    score_bins=p.score_bins, roc_points=p.roc_points, cl=p.confidence_level)
+    tasks = model_tasks(config)
+    thresholds = _thresholds(args.threshold) if any(t.kind == "binary" for t in tasks) else {}
+    preds = predict(model, config, test, batch_size=p.batch_size, device=p.device, progress=not args.no_progress)
+    train = ShardDataset(args.shards, "train")
     source = E.data_source(args.raw)
-    if ev.skipped_variables:
-        print(f"evaluate: no {', '.join(ev.skipped_variables)} in the metadata; those plots are left out")
+    ctx = EvalContext(
+        meta=meta, bins=bins, thresholds=thresholds, misid_variable=p.misid_variable,
+        nhits=_per_event(test, lambda b: E.count_hits([b])).astype(np.int64), charge=_per_event(test, pixel_charge),
+        train_meta=train.metadata, train_charge=_per_event(train, pixel_charge),
+        images=lambda pos: test.batch(pos)[0].numpy(), score_bins=p.score_bins, roc_points=p.roc_points,
+        gallery_events=p.gallery_events, cl=p.confidence_level,
+        footer=f"data: {source} | model: {config['model']} | test split, {len(test)} events")
+    reports: dict[str, TaskReport] = {t.name: evaluate_task(t, preds[t.name], ctx) for t in tasks}
 
-    pred = E.predictions_table(meta, scores, threshold=threshold)
-    pred.insert(pred.columns.get_loc("score") + 1, "nhits", nhits)
+    pred = prediction_table(meta, preds, tasks)
+    pred.insert(pred.columns.get_loc("file") + 2 if "file" in pred.columns else 0, "nhits", ctx.nhits)
     write_csv(pred, args.predictions)
 
-    # Rebuild the plots directory from scratch so files of variables no longer binned disappear.
-    tmp_dir = args.plots.with_name(f".{args.plots.name}.tmp")
-    shutil.rmtree(tmp_dir, ignore_errors=True)
-    try:
-        _write_plots(ev, test, meta, scores, tmp_dir, threshold=threshold, n_gallery=p.gallery_events,
-                     misid_variable=p.misid_variable,
-                     footer=(f"data: {source} | model: {config['model']} | test split, {len(test)} events | "
-                             f"threshold {threshold:.3f} ({criterion}, chosen on val)"))
-        shutil.rmtree(args.plots, ignore_errors=True)
-        tmp_dir.rename(args.plots)
-    finally:
-        shutil.rmtree(tmp_dir, ignore_errors=True)
-    metrics = {k: ev.metrics[k] for k in QUALITY}
-    info = {k: v for k, v in ev.metrics.items() if k not in QUALITY}
-    write_json(info | {"criterion": criterion, "data_source": source, "model": str(config["model"]),
-                       "skipped_variables": ev.skipped_variables}, args.info)
-    write_json(metrics, args.metrics)
-    shown = ", ".join(f"{k} {metrics[k]:.4f}" if isinstance(metrics[k], float) else f"{k} n/a"
-                      for k in ("auc", "efficiency", "purity", "balanced_accuracy"))
-    print(f"evaluate: test {shown} at threshold {threshold:.4f} ({len(test)} events, data {source})")
+    def fill(out: Path) -> None:
+        for name, rep in reports.items():
+            for table_name, table in rep.tables.items():
+                write_csv(table, out / name / f"{table_name}.csv")
+            for fig_name, fig in rep.figures():
+                save_figure(fig, out / name / "png" / f"{fig_name}.png")
+
+    atomic_dir(args.plots, fill)
+    write_json({name: rep.info for name, rep in reports.items()} | {"data_source": source, "model": str(config["model"]),
+                                                                    "n_test": len(test)}, args.info)
+    write_json({name: rep.metrics for name, rep in reports.items()}, args.metrics)
+    for name, rep in reports.items():
+        shown = ", ".join(f"{k} {v:.4f}" for k, v in rep.metrics.items() if isinstance(v, float))
+        print(f"evaluate {name}: {shown[:200]}")
     return 0
 
 

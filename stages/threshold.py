@@ -1,10 +1,12 @@
-"""DVC stage ``threshold``: choose the working point on the validation split.
+"""DVC stage ``threshold``: choose the working point of every binary task on the validation split.
 
-Scores the ``val`` split with ``data/model``, scans ``threshold.points`` thresholds and picks one by
-``threshold.criterion`` (:func:`nucvn.report.stats.choose_threshold`). Writes the figures at the chosen
-point to ``metrics/threshold.json``, the bookkeeping (criterion, counts, data source, model) to
-``info/threshold.json`` and the scan to ``plots/threshold_scan.csv`` (+ ``.png``). The test split
-is never read here. Paths can be overridden on the command line (tests run the stage on tiny data).
+Scores the ``val`` split with ``data/model`` and, for each of the model's binary tasks, scans
+``threshold.points`` thresholds and picks one by ``threshold.criterion``
+(:func:`nucvn.report.stats.choose_threshold`). Writes, per task, the figures at the chosen point to
+``metrics/threshold.json`` and the bookkeeping (criterion, counts, data source, model) to
+``info/threshold.json``, and the scan to ``plots/threshold/<task>.csv`` (+ ``.png``). The test
+split is never read here. Paths can be overridden on the command line (tests run the stage on
+tiny data).
 """
 
 from __future__ import annotations
@@ -15,13 +17,13 @@ from pathlib import Path
 import numpy as np
 
 from _stage import read_params, run_stage
-from nucvn.core.atomic import write_csv, write_json
+from nucvn.core.atomic import atomic_dir, write_csv, write_json
 from nucvn.core.errors import NucvnError
-from nucvn.report.evaluation import data_source
-from nucvn.inference import load_model, predict_scores
-from nucvn.report.stats import choose_threshold
-from nucvn.report.plots import save_figure, threshold_scan_figure
 from nucvn.data.shards import ShardDataset
+from nucvn.inference import load_model, model_tasks, predict
+from nucvn.report.evaluation import data_source
+from nucvn.report.plots import save_figure, threshold_scan_figure
+from nucvn.report.stats import choose_threshold
 from nucvn.stage_params import ThresholdParams
 
 SCAN_COLUMNS = ["threshold", "efficiency", "purity", "balanced_accuracy", "fom", "background_rejection"]
@@ -36,7 +38,7 @@ def _args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--raw", type=Path, default=Path("data/raw"))
     p.add_argument("--metrics", type=Path, default=Path("metrics/threshold.json"))
     p.add_argument("--info", type=Path, default=Path("info/threshold.json"))
-    p.add_argument("--scan", type=Path, default=Path("plots/threshold_scan.csv"))
+    p.add_argument("--scans", type=Path, default=Path("plots/threshold"))
     p.add_argument("--no-progress", action="store_true")
     return p.parse_args(argv)
 
@@ -48,21 +50,34 @@ def main(argv: list[str]) -> int:
     if len(val) == 0:
         raise NucvnError(f"{args.shards}: the val split is empty; give preprocess.split.val a positive fraction")
     model, config = load_model(args.model_dir)
-    scores = predict_scores(model, config, val, batch_size=p.batch_size, device=p.device, progress=not args.no_progress)
-    labels = val.labels("numu_cc").astype(bool)
-    choice, scan = choose_threshold(labels, scores, criterion=p.criterion, target=p.target,
-                                    thresholds=np.linspace(0.0, 1.0, p.points))
-    source = data_source(args.raw)
-    chosen = choice.to_dict()
-    write_json({k: chosen[k] for k in QUALITY}, args.metrics)
-    write_json({"criterion": choice.criterion, "target": choice.target, "split": "val", "n_val": int(len(val)),
-                "n_signal": int(labels.sum()), "data_source": source, "model": str(config["model"])}, args.info)
-    write_csv(scan[SCAN_COLUMNS], args.scan)
+    tasks = [t for t in model_tasks(config) if t.kind == "binary"]
+    scores = predict(model, config, val, tasks=[t.name for t in tasks], batch_size=p.batch_size, device=p.device,
+                     progress=not args.no_progress)
+    source, meta = data_source(args.raw), val.metadata
+    metrics, info, scans = {}, {}, {}
+    for task in tasks:
+        target, defined = task.targets(meta)
+        labels = np.asarray(target)[defined].astype(bool)
+        choice, scans[task.name] = choose_threshold(labels, np.asarray(scores[task.name])[defined], criterion=p.criterion,
+                                                    target=p.target, thresholds=np.linspace(0.0, 1.0, p.points))
+        chosen = choice.to_dict()
+        metrics[task.name] = {k: chosen[k] for k in QUALITY}
+        info[task.name] = {"criterion": choice.criterion, "target": choice.target, "split": "val",
+                           "n_val": int(defined.sum()), "n_signal": int(labels.sum())}
+        print(f"threshold {task.name}: {choice.threshold:.4f} by {p.criterion} on val: efficiency {choice.efficiency:.4f}, "
+              f"purity {choice.purity:.4f}, balanced accuracy {choice.balanced_accuracy:.4f}")
     footer = f"data: {source} | model: {config['model']} | validation split, {len(val)} events"
-    fig = threshold_scan_figure(scan, chosen=choice.threshold, criterion=p.criterion, footer=footer)
-    save_figure(fig, args.scan.with_suffix(".png"))
-    print(f"threshold: {choice.threshold:.4f} by {p.criterion} on val: efficiency {choice.efficiency:.4f}, "
-          f"purity {choice.purity:.4f}, balanced accuracy {choice.balanced_accuracy:.4f}")
+
+    def fill(out: Path) -> None:
+        for name, scan in scans.items():
+            write_csv(scan[SCAN_COLUMNS], out / f"{name}.csv")
+            fig = threshold_scan_figure(scan, chosen=metrics[name]["threshold"], criterion=p.criterion,
+                                        footer=f"{footer} | task {name}")
+            save_figure(fig, out / f"{name}.png")
+
+    atomic_dir(args.scans, fill)
+    write_json(info | {"data_source": source, "model": str(config["model"])}, args.info)
+    write_json(metrics, args.metrics)
     return 0
 
 

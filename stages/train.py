@@ -54,8 +54,8 @@ def main(argv: list[str]) -> int:
         write_json(result.info, args.info)
         write_json(result.metrics, args.metrics)
         m, i = result.metrics, result.info
-        print(f"train: best epoch {m['best_epoch']}: val AUC {m['val_auc']:.4f}, val loss {m['val_loss']:.4f} "
-              f"({i['events_per_s']:.0f} events/s on {i['device']})")
+        shown = ", ".join(f"{k} {v:.4f}" for k, v in m.items() if k.startswith("val_") and isinstance(v, float))
+        print(f"train: best epoch {m['best_epoch']}: {shown} ({i['events_per_s']:.0f} events/s on {i['device']})")
     return 0
 
 

@@ -1,4 +1,5 @@
-"""Inference: load_model (safetensors, no unpickling, sha256-checked) and predict_scores on shards and raw batches."""
+"""Inference: load_model (safetensors, no unpickling, sha256-checked), predict (one column group per
+task) and predict_scores on shards and raw batches."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import pytest
 import torch
 
 from nucvn.core.errors import NucvnError
-from nucvn.inference import load_model, predict_scores
+from nucvn.inference import load_model, model_tasks, predict, predict_scores, prediction_table
 from nucvn.report.stats import auc
 from nucvn.models import scale_pixels
 from nucvn.data.shards import ShardDataset
@@ -52,8 +53,40 @@ def test_iterable_of_batches_gives_the_same_scores(trained: tuple[Path, Path]) -
     np.testing.assert_allclose(from_numpy, from_shards, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(from_pairs, from_shards, rtol=1e-5, atol=1e-6)
     with torch.no_grad():
-        manual = torch.sigmoid(model(scale_pixels(images, "log1p"))).numpy()
+        manual = torch.sigmoid(model(scale_pixels(images, "log1p"))["numu_cc"]).numpy()
     np.testing.assert_allclose(from_shards, manual, rtol=1e-5, atol=1e-6)
+
+
+def test_predict_gives_one_column_group_per_task(trained: tuple[Path, Path]) -> None:
+    model_dir, shards = trained
+    model, config = load_model(model_dir)
+    test = ShardDataset(shards, "test")
+    n = len(test)
+    assert model.task_names == ["numu_cc", "flavour", "mode", "nuenergy", "lepton_fraction"]
+    assert [t["name"] for t in config["tasks"]] == model.task_names
+    preds = predict(model, config, test, batch_size=13, progress=False)
+    assert list(preds) == model.task_names and all(p.dtype == np.float32 for p in preds.values())
+    assert preds["numu_cc"].shape == (n,) and preds["flavour"].shape == (n, 5) and preds["mode"].shape == (n, 5)
+    np.testing.assert_allclose(preds["flavour"].sum(axis=1), 1.0, rtol=1e-5)
+    assert preds["nuenergy"].shape == (n,) and (preds["nuenergy"] > 0).all()  # GeV
+    assert ((preds["lepton_fraction"] >= 0) & (preds["lepton_fraction"] <= 1)).all()
+    np.testing.assert_allclose(preds["numu_cc"], predict_scores(model, config, test, progress=False), rtol=1e-6)
+    only = predict(model, config, test, tasks=["nuenergy"], progress=False)
+    assert list(only) == ["nuenergy"] and np.allclose(only["nuenergy"], preds["nuenergy"])
+    meta = test.metadata
+    table = prediction_table(meta, preds, model.tasks)
+    rest = [c for c in meta.columns if c not in ("file", "index", "run", "subrun", "evt", "cycle", "subevt")]
+    groups = ["numu_cc_score", *[f"flavour_p_{c}" for c in ("numu_cc", "nue_cc", "nutau_cc", "nc", "cosmic")],
+              *[f"mode_p_{c}" for c in ("qe", "res", "dis", "other", "nc")], "nuenergy_gev", "lepton_fraction_pred"]
+    assert list(table.columns) == ["file", "index", "run", "subrun", "evt", "cycle", "subevt", *groups, *rest]
+    np.testing.assert_array_equal(table["mode_p_dis"], preds["mode"][:, 2])
+    assert [t.name for t in model_tasks(config)] == model.task_names
+    with pytest.raises(NucvnError, match="no task 'nproton'; its tasks: numu_cc, flavour"):
+        predict(model, config, test, tasks=["nproton"], progress=False)
+    with pytest.raises(NucvnError, match="task 'mode' is multiclass, not binary"):
+        predict_scores(model, config, test, task="mode", progress=False)
+    empty = predict(model, config, [], progress=False)
+    assert empty["flavour"].shape == (0, 5) and empty["numu_cc"].shape == (0,)
 
 
 def test_scaling_comes_from_the_config(trained: tuple[Path, Path]) -> None:

@@ -6,9 +6,15 @@ reader of the format, so the two cannot drift apart.
 
 * ``model.safetensors``: the weights (safetensors, so loading never unpickles anything).
 * ``model.json``: ``format``/``version``, the registry name and the size arguments actually used
-  (``model``, ``model_kwargs``), the input layout and pixel scaling (``input``), ``output``,
-  ``weights`` (file name, byte count and **sha256** of ``model.safetensors``) and whatever record
-  the writer adds (label, train parameters, data hashes, library versions, result).
+  (``model``, ``model_kwargs``: the backbone), the input layout and pixel scaling (``input``),
+  ``output``, ``tasks`` (one entry per head, in output order: name, kind, classes, unit,
+  definition, columns read, prediction columns, head; :meth:`nucvn.tasks.base.Task.describe`),
+  ``loss`` (``weighting``: fixed or learned, the fixed ``weights`` and, when learned, the learned
+  ``log_variances``), ``weights`` (file name, byte count and **sha256** of ``model.safetensors``)
+  and whatever record the writer adds (train parameters, data hashes, library versions, result).
+
+Version 3 is the multi-task format (a backbone plus task heads); version 2 held one νμ CC output
+and is refused with the advice to retrain, as is version 1 (no weights hash).
 
 The weights' sha256 is checked on every read: a same-size corruption of ``model.safetensors``
 (flipped bytes inside a tensor still parse as a valid file) would otherwise change every score
@@ -21,7 +27,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -37,26 +43,35 @@ from nucvn.models import INPUT_LAYOUT, SCALES, Scale
 __all__ = ["MODEL_FORMAT", "FORMAT_VERSION", "MODEL_JSON", "WEIGHTS", "MODEL_FILES", "write_model_dir", "read_model_dir"]
 
 MODEL_FORMAT = "nucvn-model"
-FORMAT_VERSION = 2
-"""2: ``weights.sha256`` recorded and checked (version 1 had no hash and is refused)."""
+FORMAT_VERSION = 3
+"""3: a backbone plus task heads, ``tasks`` and ``loss`` recorded (2: one νμ CC output, refused;
+1: no weights hash, refused)."""
 MODEL_JSON = "model.json"
 WEIGHTS = "model.safetensors"
 MODEL_FILES = (MODEL_JSON, WEIGHTS)
-_OWN_KEYS = ("format", "version", "model", "model_kwargs", "input", "output", "weights")
+_OWN_KEYS = ("format", "version", "model", "model_kwargs", "input", "output", "tasks", "loss", "weights")
+_TASK_KEYS = ("name", "kind", "classes", "unit", "definition", "prediction_columns", "head")
 _RETRAIN = "retrain it (dvc repro train) or restore it (dvc checkout data/model)"
 
 
 def write_model_dir(model_dir: str | Path, state: Mapping[str, torch.Tensor], *, model: str,
-                    model_kwargs: Mapping[str, Any], scale: Scale, record: Mapping[str, Any]) -> Path:
+                    model_kwargs: Mapping[str, Any], tasks: Sequence[Mapping[str, Any]], loss: Mapping[str, Any],
+                    scale: Scale, record: Mapping[str, Any]) -> Path:
     """Write ``state`` to ``model_dir/model.safetensors`` and ``model_dir/model.json``.
 
-    ``model`` and ``model_kwargs`` must rebuild the network (:func:`nucvn.models.create_model`);
+    ``model``, ``model_kwargs`` and the task names in ``tasks`` (each a
+    :meth:`nucvn.tasks.base.Task.describe` dict) must rebuild the network
+    (:func:`nucvn.tasks.build_network`); ``loss`` describes the loss weighting;
     ``record`` adds further top-level entries to ``model.json`` (it may not redefine the format's
     own keys). A full disk becomes one :class:`NucvnError` naming the file. Returns ``model_dir``.
     """
     clash = sorted(set(record) & set(_OWN_KEYS))
     if clash:
         raise ValueError(f"write_model_dir: record may not set {', '.join(clash)}")
+    for entry in tasks:
+        lacking = [k for k in _TASK_KEYS if k not in entry]
+        if lacking:
+            raise ValueError(f"write_model_dir: task entry {entry.get('name')!r} lacks {', '.join(lacking)}")
     model_dir = Path(model_dir)
     data = safetensors.torch.save({k: v.detach().cpu().contiguous() for k, v in state.items()}, metadata={"format": "pt"})
     atomic_write(model_dir / WEIGHTS, lambda p: p.write_bytes(data))
@@ -65,7 +80,9 @@ def write_model_dir(model_dir: str | Path, state: Mapping[str, torch.Tensor], *,
         "model": model, "model_kwargs": dict(model_kwargs),
         "input": {"layout": INPUT_LAYOUT, "shape": list(IMAGE_SHAPE), "dtype": "uint8", "scale": scale,
                   "scales": list(SCALES)},
-        "output": "one logit per event; sigmoid(logit) = score for numu CC",
+        "output": "one head per task (tasks, in order); Task.predict turns a head's output into its prediction columns",
+        "tasks": [dict(t) for t in tasks],
+        "loss": dict(loss),
         "weights": {"file": WEIGHTS, "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()},
         **record,
     }
@@ -91,6 +108,11 @@ def _read_config(path: Path) -> dict[str, Any]:
     if not isinstance(expected, str):
         raise NucvnError(f"{path}: records no sha256 of {WEIGHTS} (written by an older nucvn, format version "
                          f"{config.get('version')}), so the weights cannot be checked; retrain (dvc repro train)")
+    if config.get("version") != FORMAT_VERSION or not isinstance(config.get("tasks"), list):
+        raise NucvnError(f"{path}: format version {config.get('version')} (written by an older nucvn, one numu CC "
+                         f"output without task heads); this version reads {FORMAT_VERSION}: retrain (dvc repro train)")
+    if not isinstance(config.get("loss"), dict):
+        raise NucvnError(f"{path}: no 'loss' entry; rerun the train stage (dvc repro train)")
     return config
 
 

@@ -15,10 +15,13 @@ import pytest
 
 from nucvn.core.events import numu_cc
 from nucvn.data.h5io import open_events
-from nucvn.inference import load_model, predict_scores
+from nucvn.inference import load_model, predict, predict_scores
 from tiny_pipeline import make_model, make_shards, write_params
 
 REPO = Path(__file__).resolve().parents[2]
+IDENTITY = ["file", "index", "run", "subrun", "evt", "cycle", "subevt"]
+GROUPS = ["numu_cc_score", *[f"flavour_p_{c}" for c in ("numu_cc", "nue_cc", "nutau_cc", "nc", "cosmic")],
+          *[f"mode_p_{c}" for c in ("qe", "res", "dis", "other", "nc")], "nuenergy_gev", "lepton_fraction_pred"]
 
 
 def _nucvn(*args: str) -> subprocess.CompletedProcess[str]:
@@ -39,7 +42,7 @@ def test_predict_writes_scores_matching_the_library(workspace: Path) -> None:
     assert res.returncode == 0, res.stderr
     assert "predict" in res.stderr and "event" in res.stderr  # the tqdm progress bar
     table = pd.read_csv(out)
-    assert list(table.columns) == ["file", "index", "run", "subrun", "evt", "cycle", "subevt", "score", "selected", "label", "interaction"]
+    assert list(table.columns) == [*IDENTITY, GROUPS[0], "numu_cc_selected", *GROUPS[1:], "label", "interaction"]
     assert len(table) == 160
     assert [Path(f).name for f in table["file"].unique()] == ["neutrino1.h5", "neutrino2.h5"]
     first = table[table["file"].str.endswith("neutrino1.h5")]
@@ -47,22 +50,46 @@ def test_predict_writes_scores_matching_the_library(workspace: Path) -> None:
     meta = open_events(workspace / "raw" / "neutrino1.h5").read_metadata()
     np.testing.assert_array_equal(first["evt"], meta["evt"])
     np.testing.assert_array_equal(first["label"], numu_cc(meta["interaction"]).astype(int))
-    np.testing.assert_array_equal(table["selected"], (table["score"] >= 0.5).astype(int))
+    np.testing.assert_array_equal(table["numu_cc_selected"], (table["numu_cc_score"] >= 0.5).astype(int))
     # the same scores as the library on the same images (batching must not change them)
     model, config = load_model(workspace / "model")
     images = [c.images for c in open_events(workspace / "raw" / "neutrino*.h5").iter_chunks(1000)]
     expected = predict_scores(model, config, images, batch_size=7, device="cpu", progress=False)
-    np.testing.assert_allclose(table["score"], expected, atol=1e-5)
-    assert ((table["score"] >= 0) & (table["score"] <= 1)).all()
+    np.testing.assert_allclose(table["numu_cc_score"], expected, atol=1e-5)
+    assert ((table["numu_cc_score"] >= 0) & (table["numu_cc_score"] <= 1)).all()
+    every = predict(model, config, images, batch_size=7, device="cpu", progress=False)
+    np.testing.assert_allclose(table["nuenergy_gev"], every["nuenergy"], rtol=1e-4)
+    np.testing.assert_allclose(table[GROUPS[1:6]].to_numpy(), every["flavour"], atol=1e-5)
 
 
-def test_predict_threshold_from_json(workspace: Path, tmp_path: Path) -> None:
-    (tmp_path / "threshold.json").write_text(json.dumps({"threshold": 0.0}))
+def test_predict_chosen_tasks(workspace: Path, tmp_path: Path) -> None:
+    out = tmp_path / "s.csv"
+    res = _nucvn("predict", "--model", str(workspace / "model"), "--files", str(workspace / "raw" / "neutrino1.h5"),
+                 "--out", str(out), "--device", "cpu", "--tasks", "nuenergy,mode", "--no-progress")
+    assert res.returncode == 0, res.stderr
+    assert list(pd.read_csv(out).columns) == [*IDENTITY, "nuenergy_gev", *GROUPS[6:11], "label", "interaction"]
+    res = _nucvn("predict", "--model", str(workspace / "model"), "--files", str(workspace / "raw" / "neutrino1.h5"),
+                 "--out", str(out), "--device", "cpu", "--tasks", "nproton", "--no-progress")
+    assert res.returncode == 2 and "--tasks" in res.stderr and "nproton" in res.stderr and "Traceback" not in res.stderr
+
+
+@pytest.mark.parametrize(("content", "selected"), [({"threshold": 0.0}, 1), ({"numu_cc": {"threshold": 1.0}}, 0)])
+def test_predict_threshold_from_json(workspace: Path, tmp_path: Path, content: dict, selected: int) -> None:
+    """The older flat threshold file and the nested one per task are both read."""
+    (tmp_path / "threshold.json").write_text(json.dumps(content))
     out = tmp_path / "s.csv"
     res = _nucvn("predict", "--model", str(workspace / "model"), "--files", str(workspace / "raw" / "neutrino1.h5"),
                  "--out", str(out), "--device", "cpu", "--threshold", str(tmp_path / "threshold.json"), "--no-progress")
     assert res.returncode == 0, res.stderr
-    assert pd.read_csv(out)["selected"].eq(1).all()
+    table = pd.read_csv(out)
+    assert table["numu_cc_selected"].eq(selected).all() and not any(c.startswith("flavour_selected") for c in table)
+
+
+def test_predict_threshold_file_without_the_task_is_refused(workspace: Path, tmp_path: Path) -> None:
+    (tmp_path / "threshold.json").write_text(json.dumps({"other": {"threshold": 0.5}}))
+    res = _nucvn("predict", "--model", str(workspace / "model"), "--files", str(workspace / "raw" / "neutrino1.h5"),
+                 "--out", str(tmp_path / "s.csv"), "--device", "cpu", "--threshold", str(tmp_path / "threshold.json"))
+    assert res.returncode == 2 and "no threshold for task numu_cc" in res.stderr and "Traceback" not in res.stderr
 
 
 def test_predict_refuses_bad_input(workspace: Path, tmp_path: Path) -> None:

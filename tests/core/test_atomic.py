@@ -37,3 +37,21 @@ def test_csv_round_trip(tmp_path: Path) -> None:
     table = pd.DataFrame({"threshold": [0.1, 0.123456789], "n": [1, 2]})
     got = pd.read_csv(write_csv(table, tmp_path / "t.csv"))
     assert got["n"].tolist() == [1, 2] and got["threshold"].iloc[1] == pytest.approx(0.123457)
+
+
+def test_atomic_dir_replaces_whole_and_keeps_old_on_error(tmp_path: Path) -> None:
+    from nucvn.core.atomic import atomic_dir
+
+    out = tmp_path / "plots"
+    atomic_dir(out, lambda d: [(d / "a.csv").write_text("1"), (d / "b.csv").write_text("2")])
+    atomic_dir(out, lambda d: (d / "a.csv").write_text("3"))
+    assert sorted(p.name for p in out.iterdir()) == ["a.csv"] and (out / "a.csv").read_text() == "3"
+
+    def fail(d: Path) -> None:
+        (d / "a.csv").write_text("half")
+        raise RuntimeError("interrupted")
+
+    with pytest.raises(RuntimeError):
+        atomic_dir(out, fail)
+    assert (out / "a.csv").read_text() == "3"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["plots"]

@@ -110,3 +110,16 @@ def test_evaluate_refuses_unknown_bins_variable_before_scoring(tmp_path: Path) -
     res = _stage("evaluate.py", tmp_path, "--shards", str(shards), "--model-dir", str(tmp_path / "no-model"),
                  "--threshold", str(tmp_path / "threshold.json"), "--no-progress")
     assert res.returncode == 2 and "bins.yaml" not in res.stderr and "no-model" in res.stderr, res.stderr
+
+
+def test_a_training_override_cannot_spread_long_lists_over_params_yaml() -> None:
+    """`dvc exp run -S train.x=...` rewrites params.yaml and writes every list one item per line.
+    The long lists (binnings) therefore live in bins.yaml; params.yaml keeps only short ones."""
+
+    def lists(node: Any, key: str = "") -> list[tuple[str, int]]:
+        if isinstance(node, dict):
+            return [x for k, v in node.items() for x in lists(v, f"{key}.{k}".strip("."))]
+        return [(key, len(node))] if isinstance(node, list) else []
+
+    long = [(k, n) for k, n in lists(_project_params()) if n > 3]
+    assert not long, f"params.yaml lists that a -S would spread over many lines: {long}"

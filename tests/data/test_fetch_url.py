@@ -189,3 +189,49 @@ def test_trickle_below_min_rate_is_retried_with_resume(
     assert (tmp_path / "neutrino6.h5").read_bytes() == data
     pieces = bars[0].updates
     assert sum(pieces) == len(data) and pieces[:3] == [1000, 1000, 1000]  # the bar moved with each piece
+
+
+def test_full_disk_during_download_is_one_line_naming_the_file(
+    server: FileServer, serve: Callable[..., bytes], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A write that hits ENOSPC while a download streams in: one line with the partial file's path and
+    "no space left on device", no retries, and the previous data set untouched."""
+    import builtins
+    import errno
+
+    serve(5, n=200)
+    out = tmp_path / "raw"
+    fetch_sim(out, files=1, events=10, seed=3, workers=1, progress=False)
+    before = snapshot(out)
+    real_open = builtins.open
+
+    class _Full:
+        def __init__(self, f: Any) -> None:
+            self.f = f
+
+        def __enter__(self) -> _Full:
+            return self
+
+        def __exit__(self, *exc: object) -> None:
+            self.f.close()
+
+        def write(self, data: bytes) -> int:
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self.f, name)
+
+    def full_open(path: Any, mode: str = "r", *args: Any, **kw: Any) -> Any:
+        f = real_open(path, mode, *args, **kw)
+        return _Full(f) if str(path).endswith(".part") and ("a" in mode or "w" in mode) else f
+
+    monkeypatch.setattr(builtins, "open", full_open)
+    server.log.clear()
+    with pytest.raises(NucvnError) as err:
+        _fetch(server, [5], out, retries=3)
+    monkeypatch.undo()
+    msg = str(err.value)
+    assert "\n" not in msg and ".neutrino5.h5.part" in msg and "no space left on device" in msg
+    assert server.names() == ["neutrino5.h5"]  # not retried: a retry cannot free the disk
+    complete = {k: v for k, v in snapshot(out).items() if not k.startswith(".")}  # staged parts stay for a resume
+    assert complete == before

@@ -57,6 +57,25 @@ def test_forward_backward_shapes(name: str) -> None:
 
 
 @pytest.mark.parametrize("name", ["cvn2v", "seed_notebook", "seed_report"])
+def test_every_model_is_a_backbone(name: str) -> None:
+    """forward_features gives (n, num_features); the last layer maps them to logits; without a last
+    layer (num_outputs=0) the model returns the features and holds no output parameters."""
+    torch.manual_seed(0)
+    model = create_model(name, **SMALL[name]).eval()
+    x = _x(3)
+    with torch.no_grad():
+        features = model.forward_features(x)
+        assert features.shape == (3, model.num_features)
+        torch.testing.assert_close(model(x), model.fc(features).squeeze(1))
+    bare = create_model(name, num_outputs=0, **SMALL[name])
+    assert isinstance(bare.fc, nn.Identity) and bare.num_features == model.num_features
+    assert sum(p.numel() for p in model.parameters()) - sum(p.numel() for p in bare.parameters()) == \
+        model.num_features + 1
+    with pytest.raises(NucvnError):
+        create_model(name, num_outputs=-1, **SMALL[name])
+
+
+@pytest.mark.parametrize("name", ["cvn2v", "seed_notebook", "seed_report"])
 def test_eval_mode_is_deterministic_and_batch_independent(name: str) -> None:
     torch.manual_seed(1)
     model = create_model(name, **SMALL[name]).eval()
@@ -116,13 +135,13 @@ def test_seed_notebook_layers_match_the_notebook() -> None:
     assert depthwise.bias is None and pointwise.kernel_size == (1, 1) and pointwise.out_channels == 32
     assert (conv2.out_channels, conv2.kernel_size, conv2.padding) == (64, (3, 3), (0, 0))
     assert (conv3.in_channels, conv3.out_channels, conv3.kernel_size) == (208, 64, (3, 3))
-    dropouts = [(type(d).__name__, d.p) for d in [*m.features, *m.classifier] if isinstance(d, nn.Dropout | nn.Dropout2d)]
+    dropouts = [(type(d).__name__, d.p) for d in [*m.features, *m.trunk] if isinstance(d, nn.Dropout | nn.Dropout2d)]
     assert dropouts == [("Dropout2d", 0.4), ("Dropout", 0.4), ("Dropout", 0.7), ("Dropout", 0.8), ("Dropout", 0.8)]
     inc = next(c for c in m.features if isinstance(c, KerasInception))
     assert [inc.b1.out_channels, inc.b3[2].out_channels, inc.b5[2].out_channels, inc.bp.out_channels] == [64, 96, 16, 32]
     assert inc.b3[0].out_channels == 96 and inc.b5[0].out_channels == 16
     assert inc.b3[2].kernel_size == (3, 3) and inc.b5[2].kernel_size == (5, 5)
-    dense = [lin for lin in m.classifier if isinstance(lin, nn.Linear)]
+    dense = [lin for lin in [*m.trunk, m.fc] if isinstance(lin, nn.Linear)]
     # valid convs and 2x2 pools: 100x80 -> 94x74 -> 47x37 -> 45x35 -> 22x17 -> (inception, same) -> 20x15
     assert [(d.in_features, d.out_features) for d in dense] == [(64 * 20 * 15, 128), (128, 64), (64, 1)]
 
@@ -155,7 +174,7 @@ def test_seed_report_has_one_branch_per_view() -> None:
         assert [(c.in_channels, c.out_channels, c.kernel_size) for c in convs] == [(1, 16, (3, 3)), (16, 32, (5, 5))]
         assert [d.p for d in branch if isinstance(d, nn.Dropout)] == [0.25, 0.25]
         assert sum(isinstance(p, nn.MaxPool2d) for p in branch) == 2
-    dense = [lin for lin in m.classifier if isinstance(lin, nn.Linear)]
+    dense = [lin for lin in [*m.trunk, m.fc] if isinstance(lin, nn.Linear)]
     # 100x80 -> 98x78 -> 49x39 -> 45x35 -> 22x17, 32 channels per view
     assert [(d.in_features, d.out_features) for d in dense] == [(2 * 32 * 22 * 17, 64), (64, 1)]
     x = _x(2)

@@ -144,3 +144,26 @@ def test_repro_with_url_source_from_local_server(repo: Path, tmp_path: Path) -> 
         assert res.returncode == 2
         assert "neutrino3.h5: HTTP 404" in res.stderr and "Traceback" not in res.stderr
         assert server.names() == ["neutrino3.h5"]  # 1 and 2 were verified, not downloaded again
+
+
+def test_repro_with_dir_source_reads_files_in_place(repo: Path, tmp_path: Path) -> None:
+    """`fetch.source: dir`: the files stay where they are (data/raw holds only the manifest), the
+    shards are built from them, and a file changed after the fetch is refused by preprocess."""
+    from nucvn.data.fetch import fetch_sim
+
+    held = tmp_path / "cluster"
+    fetch_sim(held, files=3, events=40, seed=5, workers=1, progress=False)
+    _edit_params(repo, fetch__source="dir", fetch__dir__path=str(held), fetch__dir__files="1-2")
+    out = _run(repo, "repro", "preprocess")
+    assert "Running stage 'fetch'" in out and "Running stage 'preprocess'" in out
+    manifest = json.loads((repo / "data" / "raw" / "MANIFEST.json").read_text())
+    assert manifest["source"] == "dir"
+    assert [e["path"] for e in manifest["files"]] == [str(held / "neutrino1.h5"), str(held / "neutrino2.h5")]
+    assert sorted(p.name for p in (repo / "data" / "raw").iterdir()) == ["MANIFEST.json"]  # nothing copied
+    assert _index(repo)["selection"]["events_in"] == 80
+
+    (held / "neutrino2.h5").write_bytes((held / "neutrino3.h5").read_bytes())  # replaced after the fetch
+    res = subprocess.run([sys.executable, "stages/preprocess.py"], cwd=repo, capture_output=True, text=True,
+                         env=os.environ | {"PYTHONPATH": str(repo / "src")})
+    assert res.returncode == 2 and "Traceback" not in res.stderr
+    assert "neutrino2.h5" in res.stderr and "dvc repro -f fetch" in res.stderr

@@ -76,16 +76,18 @@ def test_repro_outputs_noop_and_partial_rerun(repo: Path) -> None:
     dvc = str(BIN / "dvc")
     out = _run([dvc, "repro", "evaluate"], repo)
     assert "Running stage 'threshold'" in out and "Running stage 'evaluate'" in out
-    thr = json.loads((repo / "metrics" / "threshold.json").read_text())
-    thr_info = json.loads((repo / "info" / "threshold.json").read_text())
+    thr = json.loads((repo / "metrics" / "threshold.json").read_text())["numu_cc"]
+    thr_all = json.loads((repo / "info" / "threshold.json").read_text())
+    thr_info = thr_all["numu_cc"] | {"data_source": thr_all["data_source"]}
     assert thr_info["criterion"] == "balanced_accuracy" and thr_info["split"] == "val" and thr_info["data_source"] == "sim"
     assert thr_info["n_val"] == len(ShardDataset(repo / "data" / "shards", "val"))
     assert set(thr) == {"threshold", "efficiency", "purity", "balanced_accuracy", "fom", "background_rejection"}
-    scan = pd.read_csv(repo / "plots" / "threshold_scan.csv")
+    scan = pd.read_csv(repo / "plots" / "threshold" / "numu_cc.csv")
     assert {"threshold", "efficiency", "purity", "balanced_accuracy", "fom"} <= set(scan.columns) and len(scan) == 101
     assert thr["balanced_accuracy"] == pytest.approx(scan["balanced_accuracy"].max(), abs=1e-9)
-    test = json.loads((repo / "metrics" / "test.json").read_text())
-    info = json.loads((repo / "info" / "test.json").read_text())
+    test = json.loads((repo / "metrics" / "test.json").read_text())["numu_cc"]
+    info_all = json.loads((repo / "info" / "test.json").read_text())
+    info = info_all["numu_cc"] | {k: info_all[k] for k in ("model", "data_source", "n_test")}
     assert set(test) == {"auc", "accuracy", "balanced_accuracy", "efficiency", "efficiency_lo", "efficiency_hi", "purity",
                          "purity_lo", "purity_hi", "background_rejection", "fom"}  # quality only: dvc exp show
     assert all(isinstance(v, float) for v in test.values())
@@ -93,14 +95,14 @@ def test_repro_outputs_noop_and_partial_rerun(repo: Path) -> None:
     test |= info
     n_test = len(ShardDataset(repo / "data" / "shards", "test"))
     pred = pd.read_csv(repo / "data" / "predictions" / "test.csv")
-    assert len(pred) == test["n_test"] == n_test and pred["label"].sum() == test["n_signal"]
-    assert {"file", "index", "run", "evt", "score", "label", "nuenergy", "interaction"} <= set(pred.columns)
-    sel = pred["score"] >= thr["threshold"]
-    assert test["efficiency"] == pytest.approx((sel & (pred["label"] == 1)).sum() / pred["label"].sum())
-    files = {p.name for p in (repo / "plots" / "evaluate").iterdir()}
+    assert len(pred) == test["n_test"] == n_test and pred["numu_cc"].sum() == test["n_signal"]
+    assert {"file", "index", "run", "evt", "numu_cc_score", "numu_cc", "nhits", "nuenergy", "interaction"} <= set(pred.columns)
+    sel = pred["numu_cc_score"] >= thr["threshold"]
+    assert test["efficiency"] == pytest.approx((sel & (pred["numu_cc"] == 1)).sum() / pred["numu_cc"].sum())
+    files = {p.name for p in (repo / "plots" / "evaluate" / "numu_cc").iterdir()}
     assert {"roc.csv", "scores.csv", "confusion.csv", "eff_by_mode.csv", "eff_by_finalstate.csv", "misid_vs_nuenergy.csv",
             "eff_vs_nuenergy.csv", "eff_vs_nhits.csv", "eff_vs_inelasticity.csv", "png"} <= files
-    pngs = {p.stem for p in (repo / "plots" / "evaluate" / "png").glob("*.png")}
+    pngs = {p.stem for p in (repo / "plots" / "evaluate" / "numu_cc" / "png").glob("*.png")}
     assert {"roc", "scores", "confusion", "eff_vs_lepenergy", "misid_vs_nuenergy", "wrong_events"} <= pngs
 
     again = _run([dvc, "repro"], repo)
@@ -110,9 +112,12 @@ def test_repro_outputs_noop_and_partial_rerun(repo: Path) -> None:
     params["threshold"]["criterion"] = "fom"
     (repo / "params.yaml").write_text(yaml.safe_dump(params))
     rerun = _run([dvc, "repro"], repo)
-    assert "Running stage 'threshold'" in rerun and "Running stage 'evaluate'" in rerun
-    assert json.loads((repo / "info" / "threshold.json").read_text())["criterion"] == "fom"
-    assert json.loads((repo / "info" / "test.json").read_text())["criterion"] == "fom"
+    assert "Running stage 'threshold'" in rerun and "Running stage 'train'" not in rerun
+    assert json.loads((repo / "info" / "threshold.json").read_text())["numu_cc"]["criterion"] == "fom"
+    fom = json.loads((repo / "metrics" / "threshold.json").read_text())["numu_cc"]["threshold"]
+    # evaluate reruns exactly when the chosen threshold moved (the criterion itself is bookkeeping)
+    assert ("Running stage 'evaluate'" in rerun) == (fom != thr["threshold"])
+    assert json.loads((repo / "info" / "test.json").read_text())["numu_cc"]["threshold"] == fom
 
 
 def test_threshold_never_reads_the_test_split(repo: Path, tmp_path: Path) -> None:
@@ -124,6 +129,6 @@ def test_threshold_never_reads_the_test_split(repo: Path, tmp_path: Path) -> Non
     metrics = tmp_path / "threshold.json"
     _run([sys.executable, str(REPO / "stages" / "threshold.py"), "--params", str(params), "--shards", str(shards),
           "--model-dir", str(repo / "data" / "model"), "--raw", str(repo / "data" / "raw"), "--metrics", str(metrics),
-          "--scan", str(tmp_path / "scan.csv"), "--no-progress"], tmp_path)
-    chosen = json.loads(metrics.read_text())
+          "--scans", str(tmp_path / "scans"), "--no-progress"], tmp_path)
+    chosen = json.loads(metrics.read_text())["numu_cc"]
     assert 0.0 <= chosen["threshold"] <= 1.0 and np.isfinite(chosen["efficiency"])

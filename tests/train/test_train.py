@@ -1,5 +1,6 @@
-"""Training loop: learning, outputs, options, early stopping, resume after SIGKILL or after the last
-epoch, damaged checkpoints, full disks, DDP = 1 process."""
+"""Training loop: learning (several task heads), outputs, options, early stopping, resume after
+SIGKILL or after the last epoch, damaged checkpoints, full disks, DDP = 1 process, tasks refused
+at the start, learned loss weighting."""
 
 from __future__ import annotations
 
@@ -26,12 +27,14 @@ from nucvn.train.distributed import EpochSampler
 from nucvn.core.errors import NucvnError
 from nucvn.inference import load_model
 from nucvn.data.shards import ShardDataset
-from nucvn.train import HISTORY_COLUMNS, INFO_KEYS, LABEL_DEFINITION, METRIC_KEYS, TrainConfig, TrainResult, train
+from nucvn.tasks import create_tasks
+from nucvn.train import INFO_KEYS, METRIC_KEYS, TrainConfig, TrainResult, history_columns, train
 from nucvn.train.loop import _mirror_cells
 from trainutil import TINY_TRAIN, make_shards, write_params
 
 REPO = Path(__file__).resolve().parents[2]
 STAGE = REPO / "stages" / "train.py"
+TASKS = ["numu_cc", "flavour", "mode", "nuenergy", "lepton_fraction"]  # what auto trains without particle counts
 
 
 @pytest.fixture(scope="module")
@@ -76,16 +79,27 @@ def interrupted(shards: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_training_learns_and_writes_model_dir(shards: Path, baseline: tuple[TrainResult, Path]) -> None:
     result, out = baseline
     rows = _history(out / "history.csv")
-    assert tuple(rows[0]) == HISTORY_COLUMNS and [r["epoch"] for r in rows] == ["1", "2"]
+    assert tuple(rows[0]) == history_columns(create_tasks(TASKS), "fixed") and [r["epoch"] for r in rows] == ["1", "2"]
+    assert tuple(rows[0])[:8] == ("epoch", "train_loss", "val_loss", "val_auc", "val_accuracy", "val_balanced_accuracy",
+                                  "total_train_loss", "total_val_loss")
+    assert {"flavour_val_accuracy", "mode_val_balanced_accuracy", "nuenergy_val_rms", "lepton_fraction_val_bias",
+            "numu_cc_val_auc", "nuenergy_train_loss"} <= set(rows[0])
     assert float(rows[1]["train_loss"]) < float(rows[0]["train_loss"])
+    assert float(rows[1]["total_train_loss"]) < float(rows[0]["total_train_loss"])
+    for row in rows:  # the unprefixed columns keep their meaning: numu_cc's
+        assert row["val_auc"] == row["numu_cc_val_auc"] and row["val_loss"] == row["numu_cc_val_loss"]
     assert result.metrics["val_auc"] > 0.9 and result.metrics["best_epoch"] in (1, 2) and result.info["epochs_run"] == 2
+    assert result.info["tasks"] == TASKS
     assert result.info["device"] == "cpu" and result.info["processes"] == 1 and result.info["events_per_s"] > 0
     assert result.info["n_train"] == len(ShardDataset(shards, "train"))
 
     config = json.loads((out / "model" / "model.json").read_text())
     assert config["model"] == "cvn2v" and config["model_kwargs"] == TINY_TRAIN["model_kwargs"]["cvn2v"]
     assert config["input"]["layout"] == "view,plane,cell" and config["input"]["scale"] == "log1p"
-    assert config["label"]["definition"] == LABEL_DEFINITION
+    assert [t["name"] for t in config["tasks"]] == TASKS and config["tasks"][0]["kind"] == "binary"
+    assert config["tasks"][0]["definition"] == "numu_cc = interaction in {0,1,2,3} (nucvn.core.events.numu_cc)"
+    assert config["loss"] == {"weighting": "fixed", "weights": {t: TINY_TRAIN["task_weights"][t] for t in TASKS},
+                              "log_variances": None}
     assert config["train_params"] == json.loads(json.dumps(asdict(TrainConfig(**TINY_TRAIN))))
     assert config["data"]["sha256"]["train"] == ShardDataset(shards, "train").shard_sha256
     assert config["versions"]["torch"] == torch.__version__
@@ -104,8 +118,13 @@ def test_metrics_hold_quality_numbers_and_info_the_bookkeeping(baseline: tuple[T
     """metrics/train.json gets ``result.metrics`` only, so ``dvc exp show`` compares quality, not
     events/s; the bookkeeping is kept in model.json beside it."""
     result, out = baseline
-    assert tuple(result.metrics) == METRIC_KEYS and tuple(result.info) == INFO_KEYS
-    assert all(isinstance(v, (int, float)) for v in result.metrics.values())
+    assert tuple(result.metrics) == (*METRIC_KEYS, "total_val_loss", *TASKS) and tuple(result.info) == INFO_KEYS
+    assert all(isinstance(result.metrics[k], (int, float)) for k in (*METRIC_KEYS, "total_val_loss"))
+    assert result.metrics["numu_cc"] == {k: result.metrics[k] for k in METRIC_KEYS[1:]}
+    assert set(result.metrics["flavour"]) == {"val_loss", "val_accuracy", "val_balanced_accuracy"}
+    assert set(result.metrics["nuenergy"]) == {"val_loss", "val_bias", "val_rms", "val_mean_abs"}
+    best = _history(out / "history.csv")[result.metrics["best_epoch"] - 1]
+    assert result.metrics["total_val_loss"] == pytest.approx(float(best["total_val_loss"]), rel=1e-5)
     assert json.loads((out / "model" / "model.json").read_text())["result"] == \
         json.loads(json.dumps({"metrics": result.metrics, "info": result.info}))
 
@@ -178,7 +197,42 @@ def test_only_the_chosen_models_size_arguments_are_used(shards: Path, tmp_path: 
     assert config["model"] == "seed_report" and config["model_kwargs"] == {"hidden": 8}
     assert config["train_params"]["model_kwargs"] == kwargs
     model, _ = load_model(tmp_path / "model")
-    assert type(model).__module__ == "nucvn.models.seed_report"
+    assert type(model.backbone).__module__ == "nucvn.models.seed_report"
+
+
+def test_all_task_heads_learn(tmp_path: Path) -> None:
+    """Shards with particle counts: auto trains all eight tasks, and each task's training loss falls."""
+    shards = make_shards(tmp_path / "data", n_per_file=150, files=2, counts=True)
+    weights = {k: 1.0 for k in TINY_TRAIN["task_weights"]}
+    result = _train(shards, tmp_path, epochs=3, task_weights=weights)
+    assert result.info["tasks"] == [*TASKS, "nproton", "npion", "npizero"]
+    rows = _history(tmp_path / "history.csv")
+    for task in result.info["tasks"]:
+        assert float(rows[-1][f"{task}_train_loss"]) < float(rows[0][f"{task}_train_loss"]), task
+    assert set(result.metrics["npizero"]) == {"val_loss", "val_accuracy", "val_balanced_accuracy"}
+
+
+def test_a_count_task_is_refused_at_the_start_on_shards_without_counts(shards: Path, tmp_path: Path) -> None:
+    with pytest.raises(NucvnError) as err:
+        _train(shards, tmp_path, tasks=["numu_cc", "nproton", "flavour"])
+    message = str(err.value)
+    assert message == (f"task nproton needs the key 'nproton' (neutrino/nproton), which {shards / 'index.json'} lacks "
+                       "(the real files carry no particle counts); train without it: dvc exp run -S "
+                       "'train.tasks=[numu_cc,flavour]'")
+    assert not (tmp_path / "ckpt").exists() and not (tmp_path / "history.csv").exists()
+
+
+def test_learned_loss_weighting_trains(shards: Path, tmp_path: Path) -> None:
+    """Kendall et al.'s weighting: the log-variances move, are recorded per epoch and in model.json."""
+    result = _train(shards, tmp_path, loss_weighting="learned", tasks=["numu_cc", "nuenergy", "mode"])
+    rows = _history(tmp_path / "history.csv")
+    assert "nuenergy_log_variance" in rows[0] and float(rows[1]["total_train_loss"]) < float(rows[0]["total_train_loss"])
+    config = json.loads((tmp_path / "model" / "model.json").read_text())
+    log_vars = config["loss"]["log_variances"]
+    assert config["loss"]["weighting"] == "learned" and set(log_vars) == {"numu_cc", "nuenergy", "mode"}
+    assert all(v != 0.0 for v in log_vars.values())
+    assert result.metrics["nuenergy"]["log_variance"] == log_vars["nuenergy"]
+    assert np.isfinite(result.metrics["val_loss"]) and result.metrics["val_auc"] > 0.5
 
 
 @pytest.mark.parametrize(("optimizer", "schedule", "balance", "scale", "augment"),
@@ -231,6 +285,12 @@ def test_bad_configuration_is_reported_by_name(shards: Path, tmp_path: Path) -> 
         _train(shards, tmp_path, gpus=2)
     with pytest.raises(NucvnError, match="unknown model"):
         _train(shards, tmp_path, model="nope")
+    with pytest.raises(NucvnError, match="train.tasks: unknown task 'nue'"):
+        _train(shards, tmp_path, tasks=["nue"])
+    with pytest.raises(NucvnError, match=r"^train\.task_weights\.nue: not a task"):
+        TrainConfig(task_weights={"nue": 1.0}).validate()
+    with pytest.raises(NucvnError, match=r"^train\.model_kwargs\.cvn2v\.num_outputs: the outputs are the task heads'"):
+        TrainConfig(model_kwargs={"cvn2v": {"num_outputs": 2}}).validate()
 
 
 def test_epoch_sampler_order_depends_on_seed_and_epoch_only() -> None:

@@ -1,11 +1,14 @@
-"""``nucvn predict --model data/model --files 'path/*.h5' --out scores.csv``: score new event files.
+"""``nucvn predict --model data/model --files 'path/*.h5' --out predictions.csv``: predict on new event files.
 
 Every file is validated up front by :mod:`nucvn.data.h5io` (the same checks as the pipeline), then events
-are read chunk by chunk (memory bounded by ``--batch-size``), scored by
-:func:`nucvn.inference.predict_scores` with the trained model and written to one CSV: ``file``,
-``index`` (event number in its file), the event identity keys the files carry (``run``, ``subrun``,
-``evt``, ``cycle``, ``subevt``), ``score`` (νμ CC probability), and, when a threshold is given,
-``selected``; then the true ``label`` (1 = νμ CC) and ``interaction`` code taken from the files.
+are read chunk by chunk (memory bounded by ``--batch-size``), passed through the trained model once
+(:func:`nucvn.inference.predict`) and written to one CSV: ``file``, ``index`` (event number in its
+file), the event identity keys the files carry (``run``, ``subrun``, ``evt``, ``cycle``,
+``subevt``), then one column group per task (``--tasks``, default all of the model's; names from
+:meth:`nucvn.tasks.base.Task.prediction_columns`: ``numu_cc_score``, ``flavour_p_<class>``,
+``nuenergy_gev``, ``lepton_fraction_pred``, ...), with ``<task>_selected`` after each binary task's score
+when a threshold is given; then the true ``label`` (1 = νμ CC) and ``interaction`` code taken
+from the files.
 A model whose ``model.safetensors`` differs from the sha256 in its ``model.json`` is refused
 (:func:`nucvn.artifact.read_model_dir`), so damaged weights never produce scores.
 """
@@ -26,7 +29,7 @@ from nucvn.core.events import numu_cc
 from nucvn.data.h5io import open_events
 from nucvn.core.progress import progress_bar
 
-__all__ = ["add_arguments", "run", "read_threshold"]
+__all__ = ["add_arguments", "run", "read_thresholds"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -35,50 +38,75 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, type=Path, help="CSV to write (written atomically)")
     parser.add_argument("--batch-size", type=int, default=256, help="events per forward pass (default 256)")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="default: auto (CUDA if available)")
-    parser.add_argument("--threshold", help="a number, or a JSON file with a 'threshold' key such as "
-                        "metrics/threshold.json: adds a 'selected' column (score >= threshold)")
+    parser.add_argument("--tasks", help="comma-separated tasks to predict (default: all of the model's)")
+    parser.add_argument("--threshold", help="a number, or a JSON file such as metrics/threshold.json ({task: "
+                        "{threshold: t}}, or the older {threshold: t}): adds '<task>_selected' (score >= threshold) "
+                        "for each binary task")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
-def read_threshold(value: str) -> float:
-    """``--threshold``: a number in [0, 1] or the path of a JSON file holding ``"threshold"``."""
+def read_thresholds(value: str, binary: list[str]) -> dict[str, float]:
+    """``--threshold`` for each of the ``binary`` tasks: a number (for all of them), or the path
+    of a JSON file holding ``{task: {"threshold": t}}`` (the threshold stage's) or the older
+    single-task ``{"threshold": t}`` (for all of them); each value in [0, 1]."""
     try:
-        t = float(value)
+        number = float(value)
+        found = {name: number for name in binary}
     except ValueError:
-        path = Path(value)
         try:
-            t = float(json.loads(path.read_text())["threshold"])
+            data = json.loads(Path(value).read_text())
+            if isinstance(data, dict) and "threshold" in data:
+                found = {name: float(data["threshold"]) for name in binary}
+            else:
+                found = {name: float(data[name]["threshold"]) for name in binary if name in data}
         except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise NucvnError(f"--threshold {value!r}: neither a number nor a JSON file with a 'threshold' key ({exc})") from exc
-    if not 0.0 <= t <= 1.0:
-        raise NucvnError(f"--threshold must lie in [0, 1], got {t}")
-    return t
+            raise NucvnError(f"--threshold {value!r}: neither a number nor a JSON file with a threshold per task "
+                             f"({{\"<task>\": {{\"threshold\": t}}}}) ({exc})") from exc
+        lacking = [n for n in binary if n not in found]
+        if lacking:
+            raise NucvnError(f"--threshold {value}: no threshold for task {lacking[0]}; rerun the threshold stage "
+                             f"(dvc repro threshold) or leave the task out with --tasks")
+    for name, t in found.items():
+        if not 0.0 <= t <= 1.0:
+            raise NucvnError(f"--threshold must lie in [0, 1], got {t} for task {name}")
+    return found
 
 
 def run(args: argparse.Namespace) -> int:
     if args.batch_size <= 0:
         raise NucvnError(f"--batch-size must be positive, got {args.batch_size}")
-    threshold = None if args.threshold is None else read_threshold(args.threshold)
     reader = open_events(args.files)
-    from nucvn.inference import load_model, predict_scores  # torch loads only once the files are valid
+    from nucvn.inference import load_model, predict, prediction_table  # torch loads only once the files are valid
 
     model, config = load_model(args.model)
+    names = [n.strip() for n in args.tasks.split(",") if n.strip()] if args.tasks else list(model.task_names)
+    unknown = [n for n in names if n not in model.task_names]
+    if unknown or not names:
+        raise NucvnError(f"--tasks: the model in {args.model} has no task {unknown[0] if unknown else ''!r}; "
+                         f"its tasks: {','.join(model.task_names)}")
+    tasks = [t for n in names for t in model.tasks if t.name == n]
+    binary = [t.name for t in tasks if t.kind == "binary"]
+    thresholds = {} if args.threshold is None else read_thresholds(args.threshold, binary)
     keys = [k for k in ("interaction", *IDENTITY_COLUMNS) if k in reader.common_keys()]
     frames: list[pd.DataFrame] = []
     with progress_bar(total=reader.n_events, unit="event", unit_scale=True, desc="predict", disable=args.no_progress) as bar:
         for chunk in reader.iter_chunks(args.batch_size, keys=keys):
-            scores = predict_scores(model, config, [chunk.images], batch_size=args.batch_size, device=args.device, progress=False)
-            frame = pd.DataFrame({"file": str(chunk.path), "index": np.arange(chunk.start, chunk.start + len(chunk))})
+            preds = predict(model, config, [chunk.images], tasks=names, batch_size=args.batch_size, device=args.device,
+                            progress=False)
+            ident = pd.DataFrame({"file": str(chunk.path), "index": np.arange(chunk.start, chunk.start + len(chunk))})
             for k in IDENTITY_COLUMNS[2:]:
                 if k in chunk.meta.columns:
-                    frame[k] = chunk.meta[k].to_numpy()
-            frame["score"] = scores
-            if threshold is not None:
-                frame["selected"] = (scores >= threshold).astype(np.int8)
+                    ident[k] = chunk.meta[k].to_numpy()
+            frame = prediction_table(ident, preds, tasks)
+            for t in tasks:
+                if t.name in thresholds:
+                    after = frame.columns.get_loc(t.prediction_columns()[-1]) + 1
+                    frame.insert(after, f"{t.name}_selected", (preds[t.name] >= thresholds[t.name]).astype(np.int8))
             frame["label"] = numu_cc(chunk.meta["interaction"]).astype(np.int8)
             frame["interaction"] = chunk.meta["interaction"].to_numpy()
             frames.append(frame)
             bar.update(len(chunk))
     out = write_csv(pd.concat(frames, ignore_index=True), args.out)
-    print(f"predict: scored {reader.n_events} events from {len(reader.files)} file(s) with model {config['model']}; wrote {out}")
+    print(f"predict: {reader.n_events} events from {len(reader.files)} file(s), tasks {','.join(names)}, "
+          f"model {config['model']}; wrote {out}")
     return 0

@@ -12,6 +12,7 @@ import contextlib
 import errno
 import json
 import os
+import shutil
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ import pandas as pd
 
 from nucvn.core.errors import NucvnError
 
-__all__ = ["atomic_write", "disk_errors", "write_json", "write_csv"]
+__all__ = ["atomic_write", "atomic_dir", "disk_errors", "write_json", "write_csv"]
 
 _DISK_ERRNOS = {errno.ENOSPC: "no space left on device", errno.EDQUOT: "disk quota exceeded"}
 
@@ -58,6 +59,29 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[Path], object]) 
     finally:
         if tmp.exists():
             tmp.unlink()
+    return dest
+
+
+def atomic_dir(path: str | os.PathLike[str], fill: Callable[[Path], object]) -> Path:
+    """Build a directory from scratch: ``fill(tmp)`` writes into a temporary directory beside
+    ``path``, which then replaces ``path`` whole (files of an earlier run that ``fill`` no longer
+    writes disappear). On any error ``path`` keeps what it held and the temporary directory is
+    removed; a full disk becomes a :class:`NucvnError` naming ``path``.
+    """
+    dest = Path(path)
+    tmp = dest.with_name(f".{dest.name}.tmp-{os.getpid()}")
+    old = dest.with_name(f".{dest.name}.old-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        with disk_errors(dest):
+            tmp.mkdir(parents=True)
+            fill(tmp)
+            if dest.exists():
+                os.replace(dest, old)
+            os.replace(tmp, dest)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(old, ignore_errors=True)
     return dest
 
 

@@ -10,7 +10,10 @@ space. ``cvn2v`` keeps that structure and replaces the GoogLeNet branches with m
   or 1x1 projection shortcut) at strides 1, 2, 2, ending at 7x5 cells;
 * global average and global max pooling of each tower (the max keeps a thin bright track visible
   that averaging would wash out);
-* the two towers' features concatenated, then a small MLP head giving logits.
+* the two towers' features concatenated, then a small MLP trunk (linear, ReLU, dropout) whose
+  ``head`` outputs are the backbone's features (:meth:`CVN2V.forward_features`, ``num_features``);
+  the last linear layer gives logits (``num_outputs``; 0: none, :meth:`CVN2V.forward` returns the
+  features, as the task heads of :class:`nucvn.tasks.MultiTaskNet` use them).
 
 Dense 3x3 residual blocks rather than depthwise inverted-residual ones: on a CPU, PyTorch's
 depthwise convolutions are several times slower per FLOP, and the default must train on 2 cores.
@@ -78,14 +81,15 @@ class Tower(nn.Module):
 
 @register_model("cvn2v")
 class CVN2V(nn.Module):
-    """Two towers (one per view, separate weights), merged, then an MLP head; returns logits.
+    """Two towers (one per view, separate weights), merged, an MLP trunk, then a linear output.
 
     Args:
         width: channels of the first stage (stages have ``width * (1, 2, 4)``).
         depth: residual blocks per stage.
-        head: hidden units of the merged head.
+        head: hidden units of the merged trunk (= ``num_features``).
         dropout: dropout before the last layer.
-        num_outputs: 1 for the binary task (logits of shape ``(n,)``), else ``(n, num_outputs)``.
+        num_outputs: 1: logits of shape ``(n,)``; k > 1: ``(n, k)``; 0: no last layer, the
+            features ``(n, head)`` are returned.
     """
 
     def __init__(
@@ -97,26 +101,27 @@ class CVN2V(nn.Module):
         num_outputs: int = 1,
     ) -> None:
         super().__init__()
-        if width < 1 or depth < 1 or head < 1 or num_outputs < 1 or not 0.0 <= dropout < 1.0:
+        if width < 1 or depth < 1 or head < 1 or num_outputs < 0 or not 0.0 <= dropout < 1.0:
             raise ValueError(
-                "width, depth, head and num_outputs must be >= 1 and dropout in [0, 1); "
+                "width, depth and head must be >= 1, num_outputs >= 0 and dropout in [0, 1); "
                 f"got width={width}, depth={depth}, head={head}, "
                 f"num_outputs={num_outputs}, dropout={dropout}"
             )
         self.num_outputs = num_outputs
         self.towers = nn.ModuleList(Tower(width, depth) for _ in range(N_VIEWS))
         merged = sum(t.out_features for t in self.towers)
-        self.head = nn.Sequential(
-            nn.Linear(merged, head),
-            nn.ReLU(inplace=True),
-            nn.Dropout(dropout),
-            nn.Linear(head, num_outputs),
-        )
+        self.trunk = nn.Sequential(nn.Linear(merged, head), nn.ReLU(inplace=True), nn.Dropout(dropout))
+        self.num_features = head
+        self.fc: nn.Module = nn.Linear(head, num_outputs) if num_outputs else nn.Identity()
 
     def tower_features(self, x: torch.Tensor) -> list[torch.Tensor]:
         """Per-view features before merging: tower ``v`` sees only ``x[:, v:v+1]``."""
         return [tower(x[:, v : v + 1]) for v, tower in enumerate(self.towers)]
 
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """The shared features ``(n, num_features)``: both towers, merged, through the trunk."""
+        return self.trunk(torch.cat(self.tower_features(x), dim=1))
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        logits = self.head(torch.cat(self.tower_features(x), dim=1))
+        logits = self.fc(self.forward_features(x))
         return logits.squeeze(1) if self.num_outputs == 1 else logits

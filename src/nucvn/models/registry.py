@@ -1,10 +1,13 @@
 """Models chosen by name: ``create_model("cvn2v", width=16)`` (the timm pattern).
 
 Configuration (``params.yaml``, ``model.json``) holds a model name and its keyword arguments only;
-this registry turns them into a ``torch.nn.Module``. Every registered model takes float input of
-shape ``(n, 2, 100, 80)`` laid out ``[view][plane][cell]`` and already scaled (see
-:mod:`nucvn.models.inputs`), and returns logits: shape ``(n,)`` when ``num_outputs == 1`` (the
-binary νμ CC task), ``(n, num_outputs)`` otherwise.
+this registry turns them into a ``torch.nn.Module``. Every registered model is a backbone: it
+takes float input of shape ``(n, 2, 100, 80)`` laid out ``[view][plane][cell]`` and already
+scaled (see :mod:`nucvn.models.inputs`), gives shared features ``forward_features(x) -> (n,
+num_features)`` (attribute ``num_features``) and, from ``forward``, logits of one last linear
+layer: shape ``(n,)`` when ``num_outputs == 1``, ``(n, num_outputs)`` when larger, the features
+themselves when ``num_outputs == 0`` (timm's ``num_classes=0``). Models know no task: the task
+heads sit on ``forward_features`` (:class:`nucvn.tasks.MultiTaskNet`).
 """
 
 from __future__ import annotations

@@ -79,13 +79,16 @@ class SeedNotebook(nn.Module):
     """The notebook's 2-channel separable-conv + inception network; returns logits.
 
     Args:
-        num_outputs: 1 for the binary task (logits ``(n,)``), else ``(n, num_outputs)``.
+        num_outputs: 1: logits ``(n,)``; k > 1: ``(n, k)``; 0: no last layer, the features
+            ``(n, 64)`` (``num_features``) are returned.
         dropout_scale: multiplies every dropout rate (1.0 = the notebook; 0.0 disables dropout,
             for deterministic tests).
     """
 
     def __init__(self, num_outputs: int = 1, dropout_scale: float = 1.0) -> None:
         super().__init__()
+        if num_outputs < 0:
+            raise ValueError(f"num_outputs must be >= 0, got {num_outputs}")
         self.num_outputs = num_outputs
         d = dropout_scale
         self.features = nn.Sequential(
@@ -105,17 +108,22 @@ class SeedNotebook(nn.Module):
         )
         h = ((N_PLANES - 6) // 2 - 2) // 2 - 2
         w = ((N_CELLS - 6) // 2 - 2) // 2 - 2
-        self.classifier = nn.Sequential(
+        self.trunk = nn.Sequential(
             nn.Linear(64 * h * w, 128),
             nn.ReLU(),
             nn.Dropout(0.8 * d),
             nn.Linear(128, 64),
             nn.ReLU(),
             nn.Dropout(0.8 * d),
-            nn.Linear(64, num_outputs),
         )
+        self.num_features = 64
+        self.fc: nn.Module = nn.Linear(64, num_outputs) if num_outputs else nn.Identity()
         glorot_init(self)
 
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """The features ``(n, 64)``: convolutions and the dense layers up to the last one."""
+        return self.trunk(self.features(x))
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        logits = self.classifier(self.features(x))
+        logits = self.fc(self.forward_features(x))
         return logits.squeeze(1) if self.num_outputs == 1 else logits

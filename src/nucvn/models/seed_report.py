@@ -39,29 +39,33 @@ def _branch(dropout: float) -> nn.Sequential:
 
 @register_model("seed_report")
 class SeedReport(nn.Module):
-    """One convolutional branch per view, concatenated, flattened, dense, output; returns logits.
+    """One convolutional branch per view, concatenated, flattened, dense (the features), output; returns logits.
 
     Args:
         hidden: units of the dense layer (not given in the report).
         dropout: dropout rate after each pooling (0.25 in the report).
-        num_outputs: 1 for the binary task (logits ``(n,)``), else ``(n, num_outputs)``.
+        num_outputs: 1: logits ``(n,)``; k > 1: ``(n, k)``; 0: no last layer, the features
+            ``(n, hidden)`` (``num_features``) are returned.
     """
 
     def __init__(self, hidden: int = 64, dropout: float = 0.25, num_outputs: int = 1) -> None:
         super().__init__()
+        if num_outputs < 0 or hidden < 1:
+            raise ValueError(f"hidden must be >= 1 and num_outputs >= 0, got hidden={hidden}, num_outputs={num_outputs}")
         self.num_outputs = num_outputs
         self.branches = nn.ModuleList(_branch(dropout) for _ in range(N_VIEWS))
         h = ((N_PLANES - 2) // 2 - 4) // 2
         w = ((N_CELLS - 2) // 2 - 4) // 2
-        self.classifier = nn.Sequential(
-            nn.Flatten(),
-            nn.Linear(N_VIEWS * 32 * h * w, hidden),
-            nn.ReLU(),
-            nn.Linear(hidden, num_outputs),
-        )
+        self.trunk = nn.Sequential(nn.Flatten(), nn.Linear(N_VIEWS * 32 * h * w, hidden), nn.ReLU())
+        self.num_features = hidden
+        self.fc: nn.Module = nn.Linear(hidden, num_outputs) if num_outputs else nn.Identity()
         glorot_init(self)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """The features ``(n, hidden)``: both branches, concatenated, through the dense layer."""
         merged = torch.cat([branch(x[:, v : v + 1]) for v, branch in enumerate(self.branches)], dim=1)
-        logits = self.classifier(merged)
+        return self.trunk(merged)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        logits = self.fc(self.forward_features(x))
         return logits.squeeze(1) if self.num_outputs == 1 else logits

@@ -337,20 +337,22 @@ def evaluate(
     score_bins: int = 50,
     roc_points: int = 1000,
     cl: float = m.ONE_SIGMA,
+    is_signal: npt.ArrayLike | None = None,
 ) -> Evaluation:
     """All tables and metrics of one evaluation.
 
     ``bins`` maps variable names to bin edges; a variable is skipped (and listed in
     ``skipped_variables``) when the metadata lacks it (e.g. ``vtxx`` in files without vertex
     information) or, for ``nhits``, when no hit counts are given. Table names: ``roc``, ``scores``, ``confusion``, ``eff_vs_<variable>``,
-    ``eff_by_mode``, ``eff_by_finalstate``, ``misid_vs_<misid_variable>``.
+    ``eff_by_mode``, ``eff_by_finalstate``, ``misid_vs_<misid_variable>``. ``is_signal`` is the
+    binary task's label (its :meth:`~nucvn.tasks.base.Task.targets`); without it, νμ CC.
     """
     s = np.asarray(scores, dtype=np.float64).reshape(-1)
     if len(s) != len(meta):
         raise NucvnError(f"got {len(s)} scores for {len(meta)} events; predictions and metadata must match")
     if len(s) == 0:
         raise NucvnError("nothing to evaluate: the split holds no events")
-    y = signal_labels(meta)
+    y = signal_labels(meta) if is_signal is None else np.asarray(is_signal, dtype=bool)
     sel = s >= threshold
     cats = categories(meta)
     result = Evaluation(metrics=summary_metrics(y, s, threshold=threshold, cl=cl))

@@ -11,6 +11,13 @@ Size arguments live under the model's name (``model_kwargs: {cvn2v: {width: 16},
 {}}``), so ``dvc exp run -S train.model=seed_report`` switches model without handing it another
 model's arguments, and each model's section can be set or emptied on its own (DVC merges ``-S``
 dicts key by key, so a single flat dict could never be cleared).
+
+Tasks (:mod:`nucvn.tasks`): ``tasks: auto`` trains every registered task whose columns the shards
+carry (:meth:`TrainConfig.resolve_tasks`); an explicit list is checked against the shards'
+columns before training starts. ``task_weights`` are the fixed loss weights ``w_t`` (a task
+absent from the mapping weighs 1). ``loss_weighting: learned`` adds a learned log-variance ``s_t``
+per task (homoscedastic uncertainty weighting, Kendall, Gal & Cipolla, CVPR 2018): the objective is
+``sum_t w_t (exp(-s_t) L_t + s_t)`` instead of ``sum_t w_t L_t``.
 """
 
 from __future__ import annotations
@@ -19,18 +26,22 @@ import hashlib
 import inspect
 import json
 from dataclasses import asdict, dataclass, field, fields
+from collections.abc import Collection
 from typing import Any, Literal, get_args, get_origin, get_type_hints
 
 from nucvn.train.distributed import DeviceName
 from nucvn.core.errors import NucvnError
 from nucvn.models import Scale, list_models
 from nucvn.models import registry
+from nucvn.tasks import Task, available_tasks, create_tasks, list_tasks
 
-__all__ = ["TrainConfig", "OptimizerName", "ScheduleName", "BalanceName", "DEFAULT_MODEL_KWARGS", "accepted_kwargs"]
+__all__ = ["TrainConfig", "OptimizerName", "ScheduleName", "BalanceName", "LossWeighting", "DEFAULT_MODEL_KWARGS",
+           "DEFAULT_TASK_WEIGHTS", "accepted_kwargs"]
 
 OptimizerName = Literal["adamw", "sgd"]
 ScheduleName = Literal["onecycle", "cosine", "constant"]
 BalanceName = Literal["weights", "sampler", "none"]
+LossWeighting = Literal["fixed", "learned"]
 
 DEFAULT_MODEL_KWARGS: dict[str, dict[str, Any]] = {
     "cvn2v": {"width": 16, "depth": 1, "dropout": 0.3},
@@ -38,6 +49,17 @@ DEFAULT_MODEL_KWARGS: dict[str, dict[str, Any]] = {
     "seed_report": {},
 }
 """Size arguments of each registered model (copied, never shared, by :class:`TrainConfig`)."""
+
+
+DEFAULT_TASK_WEIGHTS: dict[str, float] = {
+    "numu_cc": 1.0, "flavour": 1.0, "mode": 1.0, "nuenergy": 1.0, "lepton_fraction": 1.0,
+    "nproton": 1.0, "npion": 1.0, "npizero": 1.0,
+}
+"""Fixed loss weight of each registered task (``train.task_weights``)."""
+
+
+def _default_task_weights() -> dict[str, float]:
+    return dict(DEFAULT_TASK_WEIGHTS)
 
 
 def _default_model_kwargs() -> dict[str, dict[str, Any]]:
@@ -60,6 +82,8 @@ class TrainConfig:
     ``batch_size`` is global (split evenly over DDP processes). ``gpus`` is the number of
     processes the stage launches with torchrun (one per GPU; on a CPU, gloo processes).
     ``model_kwargs`` maps each model name to its size arguments; only ``model``'s are used.
+    ``tasks``: ``auto`` or a list of task names; ``task_weights``: fixed loss weight per task;
+    ``loss_weighting``: ``fixed`` or ``learned`` (module docstring).
     """
 
     model: str = "cvn2v"
@@ -79,6 +103,9 @@ class TrainConfig:
     workers: int = field(default=0, metadata={"min": 0})
     device: DeviceName = "auto"
     gpus: int = field(default=1, metadata={"min": 1})
+    tasks: Literal["auto"] | list[str] = "auto"
+    task_weights: dict[str, float] = field(default_factory=_default_task_weights)
+    loss_weighting: LossWeighting = "fixed"
 
     @property
     def kwargs(self) -> dict[str, Any]:
@@ -97,6 +124,35 @@ class TrainConfig:
             if "gt" in f.metadata and not value > f.metadata["gt"]:
                 raise NucvnError(f"{key} must be > {f.metadata['gt']}, got {value!r}")
         self._validate_model()
+        self._validate_tasks()
+
+    def _validate_tasks(self) -> None:
+        known = list_tasks()
+        if self.tasks != "auto":
+            if not isinstance(self.tasks, list):
+                raise NucvnError(f"train.tasks must be auto or a list of task names ({', '.join(known)}), got {self.tasks!r}")
+            create_tasks(self.tasks)
+        for name, weight in self.task_weights.items():
+            if name not in known:
+                raise NucvnError(f"train.task_weights.{name}: not a task; the keys are task names ({', '.join(known)})")
+            if not (isinstance(weight, (int, float)) and weight >= 0):
+                raise NucvnError(f"train.task_weights.{name} must be a number >= 0, got {weight!r}")
+
+    def resolve_tasks(self, columns: Collection[str], where: str) -> list[Task]:
+        """The tasks to train on shards with metadata ``columns`` (``where`` names them in errors):
+        ``auto``: every registered task the columns serve; a list: those tasks, each refused in one
+        line (:meth:`nucvn.tasks.base.Task.check_columns`) if the shards lack a column it reads."""
+        if self.tasks == "auto":
+            return create_tasks(available_tasks(columns))
+        tasks = create_tasks(self.tasks)
+        usable = [t.name for t in tasks if all(c in columns for c in t.columns)]
+        for task in tasks:
+            task.check_columns(columns, where, instead=usable)
+        return tasks
+
+    def task_weight(self, name: str) -> float:
+        """The fixed loss weight of task ``name`` (1 if ``task_weights`` does not list it)."""
+        return float(self.task_weights.get(name, 1.0))
 
     def _validate_model(self) -> None:
         known = list_models()
@@ -113,7 +169,11 @@ class TrainConfig:
                 raise NucvnError(f"train.model_kwargs.{name} must be a mapping of {name}'s size arguments "
                                  f"(or {{}}), got {kwargs!r}")
         accepted = accepted_kwargs(self.model)
+        accepted = None if accepted is None else [k for k in accepted if k != "num_outputs"]
         for key in self.kwargs:
+            if key == "num_outputs":
+                raise NucvnError(f"train.model_kwargs.{self.model}.num_outputs: the outputs are the task heads' "
+                                 "(train.tasks); remove this key")
             if accepted is not None and key not in accepted:
                 raise NucvnError(f"train.model_kwargs.{self.model}.{key}: model {self.model!r} takes no such "
                                  f"argument; it accepts {', '.join(accepted) or 'none'}")

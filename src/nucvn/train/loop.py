@@ -1,9 +1,13 @@
-"""The training loop for the binary νμ CC classifier (single process or DDP under torchrun).
+"""The training loop for a backbone with several task heads (single process or DDP under torchrun).
 
-:func:`train` fits a registered model (:func:`nucvn.models.create_model`) on the ``train`` split
-of a shard directory, validates on ``val`` after every epoch, keeps the weights of the epoch with
-the lowest validation loss (early stopping after ``patience`` epochs without improvement) and
-writes ``model.safetensors`` + ``model.json`` into ``model_dir``.
+:func:`train` builds the registered backbone (:func:`nucvn.models.create_model`) with one head per
+task (:func:`nucvn.tasks.build_network`; ``train.tasks``, resolved against the shards' columns at the
+start, before any training), fits it on the ``train`` split of a shard directory, validates on
+``val`` after every epoch, keeps the weights of the epoch with the lowest weighted validation
+loss (early stopping after ``patience`` epochs without improvement) and writes
+``model.safetensors`` + ``model.json`` into ``model_dir``. The loop names no task: targets,
+losses, counts and metrics come from the tasks (:mod:`nucvn.tasks`), the objective from
+:mod:`nucvn.train.objective`, validation from :mod:`nucvn.train.validate`.
 
 Reproducibility and interruption:
 
@@ -11,30 +15,34 @@ Reproducibility and interruption:
   ``seed + e`` (:class:`nucvn.train.distributed.EpochSampler`) and the global torch RNG (dropout) is
   reseeded from ``(seed, epoch, rank)`` at the start of every epoch, so an epoch's randomness
   depends on nothing that happened before it;
-* after every epoch a checkpoint (model, optimiser, scheduler, RNG states, history, best weights)
-  is written atomically to ``checkpoint_dir`` with its sha256 beside it (:mod:`nucvn.train.checkpoint`);
-  it holds tensors and plain containers only and is read back with ``torch.load(weights_only=True)``.
-  A rerun with the same configuration, data and parameter shapes resumes after the last finished
-  epoch and, on a CPU, ends with the same weights as an uninterrupted run. A checkpoint from
-  another configuration is ignored (and replaced); a damaged one (hash mismatch) is refused. The
-  checkpoint is deleted only after every output is written, and the outputs (history, model
-  directory, result) are written from the checkpointed state after the loop, so a run killed
-  after its last epoch completes them on the rerun instead of training again.
+* after every epoch a checkpoint (model, loss weights, optimiser, scheduler, RNG states, history,
+  best weights) is written atomically to ``checkpoint_dir`` with its sha256 beside it
+  (:mod:`nucvn.train.checkpoint`); it holds tensors and plain containers only and is read back with
+  ``torch.load(weights_only=True)``. A rerun with the same configuration, data and parameter
+  shapes resumes after the last finished epoch and, on a CPU, ends with the same weights as an
+  uninterrupted run. A checkpoint from another configuration is ignored (and replaced); a damaged
+  one (hash mismatch) is refused. The checkpoint is deleted only after every output is written,
+  and the outputs (history, model directory, result) are written from the checkpointed state
+  after the loop, so a run killed after its last epoch completes them on the rerun.
 
-The model directory format (``model.safetensors`` + ``model.json`` with the weights' sha256) is
-:mod:`nucvn.artifact`'s; the parameters are :class:`nucvn.train.config.TrainConfig`'s.
-:func:`train` returns a :class:`TrainResult`: the quality numbers of the best epoch (``metrics``,
-for ``metrics/train.json`` and ``dvc exp show``) apart from the bookkeeping (``info``: throughput,
-device, counts), which would otherwise show up as metric changes; both are kept in ``model.json``.
+The model directory format is :mod:`nucvn.artifact`'s; the parameters are
+:class:`nucvn.train.config.TrainConfig`'s. :func:`train` returns a :class:`TrainResult`: the
+quality numbers of the best epoch (``metrics``) apart from the bookkeeping (``info``).
+
+History and metrics: the *primary* task (:func:`nucvn.tasks.primary_task`: the first binary task,
+numu_cc by default) keeps the unprefixed names of the single-task trainer (``train_loss``,
+``val_loss``, ``val_auc``, ``val_accuracy``, ``val_balanced_accuracy``); ``total_train_loss`` and
+``total_val_loss`` are the weighted objective (early stopping follows ``total_val_loss``); every
+task has ``<task>_train_loss``, ``<task>_val_loss`` and ``<task>_val_<metric>`` columns, and with
+learned weighting ``<task>_log_variance``.
 
 ``augment`` mirrors the cell axis of each view at random (:func:`_mirror_cells`).
 
-Class imbalance (``balance``): ``weights`` scales each event's loss by ``n / (2 n_class)`` (the
-public report's eq. 2); ``sampler`` draws classes equally often with replacement; ``none`` does
+Class imbalance (``balance``) concerns the tasks that define class weights (binary tasks:
+``n / (2 n_class)``, the public report's eq. 2): ``weights`` scales their per-event loss;
+``sampler`` draws the primary task's classes equally often with replacement; ``none`` does
 neither. The validation loss uses the same weighting (with the validation split's class counts),
-so early stopping follows the training objective. Validation accuracy is taken at score 0.5 and
-the AUC from score histograms (:func:`nucvn.report.stats.auc_from_histograms`), which add across DDP
-ranks like every other count.
+so early stopping follows the training objective.
 """
 
 from __future__ import annotations
@@ -51,48 +59,48 @@ import numpy as np
 import safetensors
 import torch
 import torch.distributed as dist
-import torch.nn.functional as F
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import BatchSampler, DataLoader, Dataset
 
 from nucvn import __version__
 
-from nucvn.report import stats as metrics
 from nucvn.artifact import MODEL_FORMAT, write_model_dir
 from nucvn.core.atomic import atomic_write
-from nucvn.train.checkpoint import CHECKPOINT, load_checkpoint, remove_checkpoint, restore_rng_state, rng_state, save_atomic
-from nucvn.train.distributed import DistContext, EpochSampler, all_reduce_sum, init_distributed
 from nucvn.core.errors import NucvnError
-from nucvn.models import create_model, scale_pixels
 from nucvn.core.progress import progress_bar
 from nucvn.data.shards import ShardDataset
-from nucvn.train.config import BalanceName, OptimizerName, ScheduleName, TrainConfig
+from nucvn.models import scale_pixels
+from nucvn.tasks import MultiTaskNet, Task, build_network, primary_task
+from nucvn.train.checkpoint import CHECKPOINT, load_checkpoint, remove_checkpoint, restore_rng_state, rng_state, save_atomic
+from nucvn.train.config import BalanceName, LossWeighting, OptimizerName, ScheduleName, TrainConfig
+from nucvn.train.distributed import DistContext, EpochSampler, all_reduce_sum, init_distributed
+from nucvn.train.objective import Objective, SplitTargets, TrainStep
+from nucvn.train.validate import evaluate
 
-__all__ = ["TrainConfig", "TrainResult", "train", "batch_loader", "OptimizerName", "ScheduleName", "BalanceName", "LABEL",
-           "LABEL_DEFINITION", "HISTORY_COLUMNS", "METRIC_KEYS", "INFO_KEYS", "MODEL_FORMAT"]
+__all__ = ["TrainConfig", "TrainResult", "train", "batch_loader", "history_columns", "OptimizerName", "ScheduleName",
+           "BalanceName", "LossWeighting", "METRIC_KEYS", "INFO_KEYS", "MODEL_FORMAT"]
 
-LABEL = "numu_cc"
-LABEL_DEFINITION = "numu_cc = interaction in {0,1,2,3} (nucvn.core.events.numu_cc)"
-HISTORY_COLUMNS = ("epoch", "train_loss", "val_loss", "val_accuracy", "val_balanced_accuracy", "val_auc")
 METRIC_KEYS = ("best_epoch", "val_loss", "val_auc", "val_accuracy", "val_balanced_accuracy")
-INFO_KEYS = ("model", "epochs_run", "events_per_s", "device", "processes", "n_train", "n_val", "n_parameters")
-AUC_BINS = 10_000
+"""The leading, unprefixed keys of ``metrics`` when the primary task is binary (numu_cc's numbers)."""
+INFO_KEYS = ("model", "tasks", "epochs_run", "events_per_s", "device", "processes", "n_train", "n_val", "n_parameters")
 _EVAL_BATCH = 512
 
 
 @dataclass(frozen=True)
 class TrainResult:
-    """What :func:`train` returns: ``metrics`` (:data:`METRIC_KEYS`, the quality of the best epoch:
-    what ``metrics/train.json`` and ``dvc exp show`` compare) and ``info`` (:data:`INFO_KEYS`,
-    bookkeeping such as throughput and device, which varies between identical runs)."""
+    """What :func:`train` returns: ``metrics`` (the quality of the best epoch: :data:`METRIC_KEYS`
+    for the primary task, ``total_val_loss``, and one dict per task, e.g. ``{"flavour":
+    {"val_loss": ..., "val_accuracy": ...}}``: what ``metrics/train.json`` and ``dvc exp show``
+    compare) and ``info`` (:data:`INFO_KEYS`, bookkeeping such as throughput and device)."""
 
-    metrics: dict[str, float | int]
+    metrics: dict[str, Any]
     info: dict[str, Any]
 
 
 class _Batches(Dataset[tuple[torch.Tensor, torch.Tensor]]):
-    """A shard split indexed by lists of events: one read per batch, images stay uint8."""
+    """A shard split indexed by lists of events: one read per batch, images stay uint8; the
+    targets are gathered by the returned event indices (:class:`SplitTargets`)."""
 
     def __init__(self, data: ShardDataset) -> None:
         self.data = data
@@ -101,14 +109,13 @@ class _Batches(Dataset[tuple[torch.Tensor, torch.Tensor]]):
         return len(self.data)
 
     def __getitem__(self, indices: list[int]) -> tuple[torch.Tensor, torch.Tensor]:  # type: ignore[override]
-        images, labels = self.data.batch(indices)
-        return images, labels[LABEL]
+        return self.data.batch(indices)[0], torch.as_tensor(indices, dtype=torch.int64)
 
 
 def batch_loader(data: ShardDataset, sampler: Any, batch: int, *, workers: int = 0,
                  pin_memory: bool = False) -> DataLoader[Any]:
-    """The loader training uses: ``(uint8 images (b, 2, 100, 80), numu_cc float (b,))`` per batch of
-    ``sampler``'s indices, read with one fancy index per shard (no per-event collation)."""
+    """The loader training uses: ``(uint8 images (b, 2, 100, 80), int64 event indices (b,))`` per
+    batch of ``sampler``'s indices, read with one fancy index per shard (no per-event collation)."""
     return DataLoader(_Batches(data), batch_size=None, sampler=BatchSampler(sampler, batch, drop_last=False),
                       num_workers=workers, pin_memory=pin_memory, persistent_workers=workers > 0)
 
@@ -117,16 +124,31 @@ def _loader(data: ShardDataset, sampler: Any, batch: int, cfg: TrainConfig, ctx:
     return batch_loader(data, sampler, batch, workers=cfg.workers, pin_memory=ctx.device.type == "cuda")
 
 
-def _class_weights(labels: np.ndarray) -> torch.Tensor:
-    """``n / (2 n_c)`` for c = background, signal (1 for an absent class)."""
-    n_c = np.bincount(labels.astype(np.int64), minlength=2).astype(np.float64)
-    return torch.tensor(np.where(n_c > 0, len(labels) / (2.0 * np.maximum(n_c, 1)), 1.0), dtype=torch.float32)
+def history_columns(tasks: list[Task], loss_weighting: LossWeighting) -> tuple[str, ...]:
+    """Columns of the history CSV (module docstring), in order."""
+    primary = primary_task(tasks)
+    cols = ["epoch", "train_loss", "val_loss"] + [f"val_{m}" for m in _metric_names(primary)]
+    cols += ["total_train_loss", "total_val_loss"]
+    for t in tasks:
+        cols += [f"{t.name}_train_loss", f"{t.name}_val_loss"] + [f"{t.name}_val_{m}" for m in _metric_names(t)]
+        if loss_weighting == "learned":
+            cols.append(f"{t.name}_log_variance")
+    return tuple(cols)
 
 
-def _optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
+def _metric_names(task: Task) -> list[str]:
+    pred = np.zeros((0, task.n_outputs)) if task.kind in ("multiclass", "count") else np.zeros(0)
+    return list(task.val_metrics(task.val_counts(pred, np.zeros(0), np.zeros(0, dtype=bool))))
+
+
+def _optimizer(model: nn.Module, objective: Objective, cfg: TrainConfig) -> torch.optim.Optimizer:
+    """The network's parameters with ``weight_decay``; learned log-variances without it."""
+    groups: list[dict[str, Any]] = [{"params": list(model.parameters())}]
+    if objective.log_vars is not None:
+        groups.append({"params": [objective.log_vars], "weight_decay": 0.0})
     if cfg.optimizer == "adamw":
-        return torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    return torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay,
+        return torch.optim.AdamW(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay,
                            nesterov=cfg.momentum > 0)
 
 
@@ -141,45 +163,6 @@ def _scheduler(opt: torch.optim.Optimizer, cfg: TrainConfig, total_steps: int) -
 
 def _epoch_seed(seed: int, epoch: int, rank: int) -> int:
     return (seed * 1_000_003 + epoch * 1_009 + rank) % (2**63)
-
-
-def _loss(logits: torch.Tensor, y: torch.Tensor, weights: torch.Tensor | None) -> torch.Tensor:
-    """Per-event binary cross-entropy, times the class weight of each event's true class."""
-    per_event = F.binary_cross_entropy_with_logits(logits.float(), y, reduction="none")
-    return per_event if weights is None else per_event * weights[y.long()]
-
-
-def _evaluate(model: nn.Module, loader: DataLoader[Any], weights: torch.Tensor | None, cfg: TrainConfig,
-              ctx: DistContext) -> dict[str, float]:
-    """Validation loss, accuracy, balanced accuracy and AUC, from sums and counts over all ranks.
-
-    Runs the unwrapped model (no DDP collectives inside), so ranks may hold different numbers of
-    validation batches; only the final sums are reduced.
-    """
-    model.eval()
-    sums = np.zeros(2)
-    counts = metrics.Counts(*(np.int64(0),) * 4)
-    hist = np.zeros((2, AUC_BINS))
-    with torch.inference_mode(), _autocast(ctx):
-        for images, y in loader:
-            x = _inputs(images, cfg, ctx)
-            logits = model(x).float()
-            yd = y.to(ctx.device)
-            sums += [float(_loss(logits, yd, weights).double().sum()), len(y)]
-            p = torch.sigmoid(logits).cpu().numpy().astype(np.float64)
-            lab = y.numpy().astype(bool)
-            counts = counts + metrics.confusion_counts(lab, p, 0.5)
-            bins = np.minimum((p * AUC_BINS).astype(np.int64), AUC_BINS - 1)
-            hist += np.stack([np.bincount(bins[~lab], minlength=AUC_BINS), np.bincount(bins[lab], minlength=AUC_BINS)])
-    total = all_reduce_sum(np.concatenate([sums, counts.to_array().astype(np.float64), hist.ravel()]), ctx)
-    c = metrics.Counts.from_array(np.rint(total[2:6]).astype(np.int64))
-    h = total[6:].reshape(2, AUC_BINS)
-    return {"val_loss": float(total[0] / max(total[1], 1)), "val_accuracy": float(metrics.accuracy(c)),
-            "val_balanced_accuracy": float(metrics.balanced_accuracy(c)), "val_auc": metrics.auc_from_histograms(h[1], h[0])}
-
-
-def _autocast(ctx: DistContext) -> torch.autocast:
-    return torch.autocast(device_type=ctx.device.type, dtype=torch.bfloat16, enabled=ctx.device.type == "cuda")
 
 
 def _inputs(images: torch.Tensor, cfg: TrainConfig, ctx: DistContext) -> torch.Tensor:
@@ -197,13 +180,13 @@ def _mirror_cells(x: torch.Tensor) -> torch.Tensor:
     return torch.where(flip, x.flip(-1), x)
 
 
-def _write_history(history: list[dict[str, float]], path: Path) -> None:
+def _write_history(history: list[dict[str, float]], columns: tuple[str, ...], path: Path) -> None:
     def write(p: Path) -> None:
         with open(p, "w", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=HISTORY_COLUMNS, extrasaction="ignore")
+            w = csv.DictWriter(f, fieldnames=columns, extrasaction="ignore")
             w.writeheader()
             for row in history:
-                w.writerow({k: (int(row[k]) if k == "epoch" else f"{row[k]:.6g}") for k in HISTORY_COLUMNS})
+                w.writerow({k: (int(row[k]) if k == "epoch" else f"{row[k]:.6g}") for k in columns})
 
     atomic_write(path, write)
 
@@ -211,6 +194,25 @@ def _write_history(history: list[dict[str, float]], path: Path) -> None:
 def _versions() -> dict[str, str]:
     return {"nucvn": __version__, "torch": torch.__version__, "numpy": np.__version__,
             "safetensors": safetensors.__version__, "python": platform.python_version()}
+
+
+def _setup(cfg: TrainConfig, ctx: DistContext, train_data: ShardDataset, val_data: ShardDataset) -> list[Task]:
+    """Check the run can start (processes, batch size, splits, tasks against the shards' columns)."""
+    if cfg.gpus > 1 and not ctx.distributed:
+        raise NucvnError(f"train.gpus={cfg.gpus} needs {cfg.gpus} processes: run stages/train.py, which relaunches "
+                         "itself with torchrun, or set train.gpus: 1")
+    if cfg.batch_size % ctx.world:
+        raise NucvnError(f"train.batch_size={cfg.batch_size} must be divisible by the {ctx.world} processes")
+    if len(train_data) == 0 or len(val_data) == 0:
+        raise NucvnError(f"{train_data.root}: the train and val splits must both hold events "
+                         f"(have {len(train_data)} and {len(val_data)}); check preprocess.split")
+    tasks = cfg.resolve_tasks(train_data.index.get("columns", []), str(train_data.root / "index.json"))
+    if not tasks:
+        raise NucvnError(f"train.tasks=auto: the shards in {train_data.root} serve no registered task; rerun preprocess")
+    if cfg.balance == "sampler" and primary_task(tasks).kind != "binary":
+        raise NucvnError("train.balance=sampler draws the classes of a binary task equally often, and train.tasks "
+                         "holds none; use train.balance: weights or none")
+    return tasks
 
 
 def train(train_data: ShardDataset, val_data: ShardDataset, *, model_dir: Path, checkpoint_dir: Path,
@@ -223,52 +225,54 @@ def train(train_data: ShardDataset, val_data: ShardDataset, *, model_dir: Path, 
     cfg = config
     cfg.validate()
     ctx = init_distributed(cfg.device)
-    if cfg.gpus > 1 and not ctx.distributed:
-        raise NucvnError(f"train.gpus={cfg.gpus} needs {cfg.gpus} processes: run stages/train.py, which relaunches "
-                         "itself with torchrun, or set train.gpus: 1")
-    if cfg.batch_size % ctx.world:
-        raise NucvnError(f"train.batch_size={cfg.batch_size} must be divisible by the {ctx.world} processes")
-    if len(train_data) == 0 or len(val_data) == 0:
-        raise NucvnError(f"{train_data.root}: the train and val splits must both hold events "
-                         f"(have {len(train_data)} and {len(val_data)}); check preprocess.split")
+    tasks = _setup(cfg, ctx, train_data, val_data)
+    primary = primary_task(tasks)
+    columns = history_columns(tasks, cfg.loss_weighting)
     data_sha = {"train": train_data.shard_sha256, "val": val_data.shard_sha256}
     model_dir, checkpoint_dir = Path(model_dir), Path(checkpoint_dir)
 
     torch.manual_seed(cfg.seed)
-    model = create_model(cfg.model, **cfg.kwargs).to(ctx.device)
-    fingerprint = cfg.fingerprint(data_sha, {k: list(v.shape) for k, v in model.state_dict().items()})
+    model = build_network(cfg.model, cfg.kwargs, tasks).to(ctx.device)
+    objective = Objective([t.name for t in tasks], {t.name: cfg.task_weight(t.name) for t in tasks},
+                          cfg.loss_weighting).to(ctx.device)
+    shapes = {k: list(v.shape) for k, v in model.state_dict().items()}
+    shapes |= {f"objective.{k}": list(v.shape) for k, v in objective.state_dict().items()}
+    fingerprint = cfg.fingerprint(data_sha, shapes)
     model = model.to(memory_format=torch.channels_last)  # faster with oneDNN (CPU) and cuDNN (GPU) alike
     if ctx.device.type == "cuda" and ctx.distributed:
         model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
-    net: nn.Module = DistributedDataParallel(model, device_ids=[ctx.device] if ctx.device.type == "cuda" else None) \
-        if ctx.distributed else model
+    assert isinstance(model, MultiTaskNet)
+    step_module = TrainStep(model, objective, ctx.world, ctx.device)
+    step_fn: nn.Module = DistributedDataParallel(step_module, device_ids=[ctx.device] if ctx.device.type == "cuda"
+                                                 else None) if ctx.distributed else step_module
 
-    y_train = train_data.labels(LABEL).astype(np.int64)
-    y_val = val_data.labels(LABEL).astype(np.int64)
-    w_train = _class_weights(y_train).to(ctx.device) if cfg.balance != "none" else None
-    w_val = _class_weights(y_val).to(ctx.device) if cfg.balance != "none" else None
-    loss_weights = w_train if cfg.balance == "weights" else None
-    sample_w = _class_weights(y_train)[torch.from_numpy(y_train)] if cfg.balance == "sampler" else None
-    sampler = EpochSampler(train_data, seed=cfg.seed, rank=ctx.rank, world=ctx.world, weights=sample_w)
+    train_targets = SplitTargets(tasks, train_data.metadata, class_weights=cfg.balance == "weights", device=ctx.device)
+    val_targets = SplitTargets(tasks, val_data.metadata, class_weights=cfg.balance != "none", device=ctx.device)
+    sample_w = train_targets.weights_np[primary.name] if cfg.balance == "sampler" else None
+    sampler = EpochSampler(train_data, seed=cfg.seed, rank=ctx.rank, world=ctx.world,
+                           weights=None if sample_w is None else torch.from_numpy(sample_w))
     local_batch = cfg.batch_size // ctx.world
     train_loader = _loader(train_data, sampler, local_batch, cfg, ctx)
     val_loader = _loader(val_data, range(ctx.rank, len(val_data), ctx.world), _EVAL_BATCH, cfg, ctx)
     steps = math.ceil(len(sampler) / local_batch)
-    opt = _optimizer(net, cfg)
+    opt = _optimizer(model, objective, cfg)
     sched = _scheduler(opt, cfg, steps * cfg.epochs)
 
     history: list[dict[str, float]] = []
     best = {"epoch": -1, "val_loss": math.inf, "bad_epochs": 0}
     best_state: dict[str, torch.Tensor] = {}
+    best_objective: dict[str, torch.Tensor] = {}
     start = 0
     ckpt_path = checkpoint_dir / CHECKPOINT
     ckpt = load_checkpoint(ckpt_path, fingerprint)
     if ckpt is not None:
         model.load_state_dict(ckpt["model"])
+        objective.load_state_dict(ckpt["objective"])
         opt.load_state_dict(ckpt["optimizer"])
         sched.load_state_dict(ckpt["scheduler"])
         restore_rng_state(ckpt["rng"])
         history, best, best_state = ckpt["history"], ckpt["best"], ckpt["best_state"]
+        best_objective = ckpt["best_objective"]
         start = int(ckpt["epoch"]) + 1
         if ctx.is_main:
             done = start >= cfg.epochs or best["bad_epochs"] >= cfg.patience > 0
@@ -276,70 +280,77 @@ def train(train_data: ShardDataset, val_data: ShardDataset, *, model_dir: Path, 
                   + ("; training had finished, writing the outputs" if done else ""))
 
     rates: list[float] = [row["train_events_per_s"] for row in history]
+    names = [t.name for t in tasks]
     for epoch in range(start, cfg.epochs):
         if best["bad_epochs"] >= cfg.patience > 0:
             break
         torch.manual_seed(_epoch_seed(cfg.seed, epoch, ctx.rank))
         sampler.set_epoch(epoch)
-        net.train()
-        loss_acc = torch.zeros((), dtype=torch.float64, device=ctx.device)
+        step_fn.train()
+        loss_acc = torch.zeros((2, len(tasks)), dtype=torch.float64, device=ctx.device)
         seen = 0
         bar = progress_bar(total=len(sampler) * ctx.world, unit="event", unit_scale=True,
                            desc=f"train {cfg.model} epoch {epoch + 1}/{cfg.epochs}", disable=not (progress and ctx.is_main))
         t0 = time.perf_counter()
-        for step, (images, y) in enumerate(train_loader):
+        for step, (images, indices) in enumerate(train_loader):
             x = _inputs(images, cfg, ctx)
             if cfg.augment:
                 x = _mirror_cells(x)
-            yd = y.to(ctx.device, non_blocking=True)
-            with _autocast(ctx):
-                logits = net(x)
-            per_event = _loss(logits, yd, loss_weights)
-            loss = per_event.mean()
+            batch = train_targets.gather(indices)
+            n_defined = train_targets.defined_counts(batch)
+            if ctx.distributed:
+                dist.all_reduce(n_defined, op=dist.ReduceOp.SUM)
+            loss, sums = step_fn(x, batch, n_defined)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             sched.step()
-            loss_acc += per_event.detach().double().sum()
-            seen += len(y)
-            bar.update(len(y) * ctx.world)
+            loss_acc[0] += sums.double()
+            loss_acc[1] += train_targets.defined_counts(batch)
+            seen += len(indices)
+            bar.update(len(indices) * ctx.world)
             if step % 20 == 0:  # reading the loss waits for the GPU: not every step
-                bar.set_postfix(loss=f"{float(loss_acc) / seen:.4f}", refresh=False)
+                bar.set_postfix(loss=f"{float(loss.detach()):.4f}", refresh=False)
         bar.close()
         seconds = time.perf_counter() - t0
-        total = all_reduce_sum([float(loss_acc), seen], ctx)
-        train_loss = float(total[0] / total[1])
-        if not math.isfinite(train_loss):
-            raise NucvnError(f"train: the loss became {train_loss} in epoch {epoch + 1}; lower train.lr")
-        rates.append(float(total[1]) / seconds)
-        row = {"epoch": float(epoch + 1), "train_loss": train_loss,
-               **_evaluate(model, val_loader, w_val, cfg, ctx), "train_events_per_s": rates[-1]}
+        total = all_reduce_sum(np.concatenate([loss_acc.cpu().numpy().ravel(), [seen]]), ctx)
+        train_losses = dict(zip(names, (total[: len(tasks)] / np.maximum(total[len(tasks): 2 * len(tasks)], 1)).tolist(),
+                                strict=True))
+        total_train = objective.total(train_losses)
+        if not math.isfinite(total_train):
+            raise NucvnError(f"train: the loss became {total_train} in epoch {epoch + 1}; lower train.lr")
+        rates.append(float(total[-1]) / seconds)
+        val = evaluate(model, val_loader, val_targets, objective, lambda im: _inputs(im, cfg, ctx), ctx)
+        row = _history_row(epoch, tasks, primary, train_losses, total_train, val, objective) | {"train_events_per_s": rates[-1]}
         history.append(row)
-        if row["val_loss"] < best["val_loss"]:
-            best = {"epoch": epoch + 1, "val_loss": row["val_loss"], "bad_epochs": 0}
+        if row["total_val_loss"] < best["val_loss"]:
+            best = {"epoch": epoch + 1, "val_loss": row["total_val_loss"], "bad_epochs": 0}
             best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+            best_objective = {k: v.detach().cpu().clone() for k, v in objective.state_dict().items()}
         else:
             best["bad_epochs"] += 1
         if ctx.is_main:
-            print(f"epoch {epoch + 1}: train_loss {train_loss:.4f} val_loss {row['val_loss']:.4f} "
-                  f"val_auc {row['val_auc']:.4f} val_bacc {row['val_balanced_accuracy']:.4f} ({rates[-1]:.0f} events/s)")
-            _write_history(history, Path(history_path))
+            quality = " ".join(f"{k} {row[k]:.4f}" for k in columns[3:6] if k in row)
+            print(f"epoch {epoch + 1}: total train_loss {total_train:.4f} val_loss {row['total_val_loss']:.4f} "
+                  f"({primary.name}: {quality}) ({rates[-1]:.0f} events/s)")
+            _write_history(history, columns, Path(history_path))
             save_atomic({"fingerprint": fingerprint, "epoch": epoch, "model": model.state_dict(),
-                          "optimizer": opt.state_dict(), "scheduler": sched.state_dict(), "rng": rng_state(),
-                          "history": history, "best": best, "best_state": best_state}, ckpt_path)
+                         "objective": objective.state_dict(), "optimizer": opt.state_dict(),
+                         "scheduler": sched.state_dict(), "rng": rng_state(), "history": history, "best": best,
+                         "best_state": best_state, "best_objective": best_objective}, ckpt_path)
         if ctx.distributed:
             dist.barrier()
 
-    best_row = history[best["epoch"] - 1]
+    objective.load_state_dict(best_objective)
     result = TrainResult(
-        metrics={"best_epoch": int(best["epoch"]), "val_loss": best_row["val_loss"], "val_auc": best_row["val_auc"],
-                 "val_accuracy": best_row["val_accuracy"], "val_balanced_accuracy": best_row["val_balanced_accuracy"]},
-        info={"model": cfg.model, "epochs_run": len(history), "events_per_s": float(np.mean(rates)),
+        metrics=_metrics(history[best["epoch"] - 1], best["epoch"], tasks, primary, objective),
+        info={"model": cfg.model, "tasks": names, "epochs_run": len(history), "events_per_s": float(np.mean(rates)),
               "device": str(ctx.device.type), "processes": ctx.world, "n_train": len(train_data), "n_val": len(val_data),
               "n_parameters": sum(p.numel() for p in model.parameters())})
     if ctx.is_main:  # also after a resumed finished run: every output comes from the checkpointed state
-        _write_history(history, Path(history_path))
-        write_model_dir(model_dir, best_state, model=cfg.model, model_kwargs=cfg.kwargs, scale=cfg.scale,
+        _write_history(history, columns, Path(history_path))
+        write_model_dir(model_dir, best_state, model=cfg.model, model_kwargs=cfg.kwargs,
+                        tasks=[t.describe() for t in tasks], loss=objective.describe(), scale=cfg.scale,
                         record=_model_record(cfg, data_sha, train_data, result))
         remove_checkpoint(ckpt_path)  # only now: a later run (e.g. after a code change) starts afresh
     if ctx.distributed:
@@ -347,11 +358,40 @@ def train(train_data: ShardDataset, val_data: ShardDataset, *, model_dir: Path, 
     return result
 
 
+def _history_row(epoch: int, tasks: list[Task], primary: Task, train_losses: dict[str, float], total_train: float,
+                 val: dict[str, Any], objective: Objective) -> dict[str, float]:
+    """One epoch's numbers under the names of :func:`history_columns`."""
+    row: dict[str, float] = {"epoch": float(epoch + 1), "train_loss": train_losses[primary.name]}
+    row |= val[primary.name]
+    row |= {"total_train_loss": total_train, "total_val_loss": val["total_val_loss"]}
+    log_vars = objective.describe()["log_variances"]
+    for t in tasks:
+        row[f"{t.name}_train_loss"] = train_losses[t.name]
+        row |= {f"{t.name}_{k}": v for k, v in val[t.name].items()}
+        if isinstance(log_vars, dict):
+            row[f"{t.name}_log_variance"] = log_vars[t.name]
+    return row
+
+
+def _metrics(row: dict[str, float], best_epoch: int, tasks: list[Task], primary: Task,
+             objective: Objective) -> dict[str, Any]:
+    """The best epoch's quality: the primary task's numbers unprefixed, the objective, one dict per task."""
+    own = [f"val_{m}" for m in _metric_names(primary)]
+    out: dict[str, Any] = {"best_epoch": int(best_epoch), "val_loss": row["val_loss"]} | {k: row[k] for k in own}
+    out["total_val_loss"] = row["total_val_loss"]
+    log_vars = objective.describe()["log_variances"]
+    for t in tasks:
+        out[t.name] = {"val_loss": row[f"{t.name}_val_loss"]} | \
+            {f"val_{m}": row[f"{t.name}_val_{m}"] for m in _metric_names(t)}
+        if isinstance(log_vars, dict):
+            out[t.name]["log_variance"] = log_vars[t.name]
+    return out
+
+
 def _model_record(cfg: TrainConfig, data_sha: dict[str, Any], train_data: ShardDataset,
                   result: TrainResult) -> dict[str, Any]:
-    """What ``model.json`` records beside the format's own keys: label, parameters, data, versions, result."""
+    """What ``model.json`` records beside the format's own keys: parameters, data, versions, result."""
     return {
-        "label": {"name": LABEL, "definition": LABEL_DEFINITION},
         "train_params": asdict(cfg),
         "data": {"shards": str(train_data.root), "sha256": data_sha, "sources": train_data.index.get("sources", []),
                  "n_train": result.info["n_train"], "n_val": result.info["n_val"]},

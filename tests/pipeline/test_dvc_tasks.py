@@ -1,0 +1,112 @@
+"""The whole pipeline under `dvc repro` with every task, on a tiny simulation, in a temporary copy
+of the repository: one multi-task model, a metrics block and a plots folder per task, dvc.yaml's
+`plots:` in step with what the stages write, and `-S 'train.tasks=[numu_cc]'` rerunning from
+train only (so the single-task and multi-task models compare with `dvc metrics diff`)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from nucvn.tasks import list_tasks
+
+pytestmark = [pytest.mark.pipeline, pytest.mark.slow, pytest.mark.timeout(1200)]
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _run(repo: Path, *args: str) -> str:
+    env = os.environ | {
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+        "PYTHONPATH": str(repo / "src"), "DVC_NO_ANALYTICS": "1",
+    }
+    cmd = [sys.executable, "-m", "dvc", *args] if args[0] != "git" else list(args)
+    res = subprocess.run(cmd, cwd=repo, env=env, capture_output=True, text=True)
+    if res.returncode != 0:
+        raise AssertionError(f"{' '.join(cmd)} failed ({res.returncode}):\n{res.stdout}\n{res.stderr}")
+    return res.stdout + res.stderr
+
+
+def _tiny_params(repo: Path) -> None:
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    params["fetch"]["sim"].update(files=2, events=150, workers=1)
+    params["preprocess"]["shard_size"] = 64
+    params["preprocess"]["split"] = {"train": 0.6, "val": 0.2, "test": 0.2}
+    params["train"].update(epochs=1, batch_size=32, device="cpu", patience=0)
+    params["train"]["model_kwargs"]["cvn2v"] = {"width": 4, "head": 8, "depth": 1, "dropout": 0.1}
+    params["threshold"].update(points=101, device="cpu")
+    params["evaluate"].update(device="cpu", gallery_events=1, roc_points=100)
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    r = tmp_path_factory.mktemp("tasks") / "repo"
+    r.mkdir()
+    for name in ("dvc.yaml", "bins.yaml", ".dvcignore", ".gitignore"):
+        shutil.copy2(REPO / name, r / name)
+    (r / ".dvc").mkdir()
+    for name in ("config", ".gitignore"):
+        shutil.copy2(REPO / ".dvc" / name, r / ".dvc" / name)
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+    shutil.copytree(REPO / "stages", r / "stages", ignore=ignore)
+    shutil.copytree(REPO / "src", r / "src", ignore=ignore)
+    _tiny_params(r)
+    _run(r, "git", "init", "-q")
+    _run(r, "git", "add", "-A")
+    _run(r, "git", "-c", "user.name=t", "-c", "user.email=t@nucvn.invalid", "commit", "-q", "-m", "tiny")
+    return r
+
+
+def _plotted_csvs(repo: Path) -> set[str]:
+    """Every CSV that dvc.yaml's plots (top level and stage plots) draw."""
+    spec = yaml.safe_load((repo / "dvc.yaml").read_text())
+    out: set[str] = set()
+    for entry in spec.get("plots", []):
+        if isinstance(entry, str):
+            if entry.endswith(".csv"):
+                out.add(entry)
+            continue
+        (_, props), = entry.items()
+        ys = (props or {}).get("y")
+        if isinstance(ys, dict):
+            out.update(ys)
+    for stage in spec["stages"].values():
+        for entry in stage.get("plots", []):
+            out.add(next(iter(entry)) if isinstance(entry, dict) else entry)
+    return out
+
+
+def test_all_tasks_repro_plots_in_step_and_single_task_rerun(repo: Path) -> None:
+    out = _run(repo, "repro")
+    for stage in ("fetch", "preprocess", "train", "threshold", "evaluate"):
+        assert f"Running stage '{stage}'" in out
+    model = json.loads((repo / "data" / "model" / "model.json").read_text())
+    names = [t["name"] for t in model["tasks"]]
+    assert sorted(names) == sorted(list_tasks())  # simulated files carry every task's truth
+    test = json.loads((repo / "metrics" / "test.json").read_text())
+    assert sorted(test) == sorted(names)
+    assert {"auc", "balanced_accuracy", "efficiency_lo"} <= set(test["numu_cc"])
+    for name in names:
+        folder = repo / "plots" / "evaluate" / name
+        assert any(folder.glob("*.csv")) and any((folder / "png").glob("*.png")), name
+
+    written = {str(p.relative_to(repo)) for p in (repo / "plots").rglob("*.csv")}
+    plotted = _plotted_csvs(repo)
+    assert written - plotted == set(), "CSV written by a stage but not plotted in dvc.yaml"
+    assert plotted - written == set(), "CSV plotted in dvc.yaml but not written by the stages"
+
+    exp = _run(repo, "exp", "run", "-S", "train.tasks=[numu_cc]")
+    assert "Running stage 'train'" in exp and "Running stage 'evaluate'" in exp
+    assert "Running stage 'fetch'" not in exp and "Running stage 'preprocess'" not in exp
+    single = json.loads((repo / "metrics" / "test.json").read_text())
+    assert list(single) == ["numu_cc"]
+    diff = _run(repo, "metrics", "diff", "--json")
+    assert "numu_cc.auc" in diff
