@@ -34,7 +34,7 @@ import numpy as np
 from benchutil import peak_rss_mb
 
 from nucvn.core.events import IMAGE_SHAPE, finalstate_code, flavour
-from nucvn.data.h5io import write_events
+from nucvn.data.h5write import write_events
 
 
 def _random_file(path: Path, n: int, seed: int) -> Path:

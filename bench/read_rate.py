@@ -26,7 +26,7 @@ from benchutil import peak_rss_mb
 
 
 def _write(directory: Path, files: int, events: int) -> None:
-    from nucvn.data.h5io import write_events
+    from nucvn.data.h5write import write_events
 
     rng = np.random.default_rng(0)
     for i in range(1, files + 1):

@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from nucvn.core.events import IMAGE_SHAPE
-from nucvn.data.h5io import write_events
+from nucvn.data.h5write import write_events
 from nucvn.models import create_model, list_models, scale_pixels
 from nucvn.data.shards import ShardDataset, build_shards
 from nucvn.train import TrainConfig, batch_loader

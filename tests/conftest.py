@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from nucvn.core.events import IMAGE_SHAPE, finalstate_code, flavour
-from nucvn.data.h5io import write_events
+from nucvn.data.h5write import write_events
 
 
 # The pipeline tests commit in temporary git repositories; a fresh CI machine has no git identity.

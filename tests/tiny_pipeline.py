@@ -11,7 +11,7 @@ import yaml
 
 from conftest import random_events
 from nucvn.data.manifest import write_manifest
-from nucvn.data.h5io import write_events
+from nucvn.data.h5write import write_events
 from nucvn.data.shards import ShardDataset, build_shards
 from nucvn.train import TrainConfig, train
 

@@ -10,7 +10,7 @@ import yaml
 
 from conftest import random_events
 from nucvn.core.events import numu_cc
-from nucvn.data.h5io import write_events
+from nucvn.data.h5write import write_events
 from nucvn.data.shards import build_shards
 
 __all__ = ["learnable_events", "make_shards", "write_params", "TINY_TRAIN"]

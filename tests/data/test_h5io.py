@@ -13,7 +13,8 @@ import pytest
 from conftest import random_events
 from nucvn.core.errors import NucvnError
 from nucvn.core.events import IMAGE_SHAPE, N_PIXELS
-from nucvn.data.h5io import META_DTYPES, expand_paths, inspect_file, open_events, write_events
+from nucvn.data.h5io import META_DTYPES, expand_paths, inspect_file, open_events
+from nucvn.data.h5write import write_events
 
 
 def _read_all(path: Path | str, chunk: int = 17) -> tuple[np.ndarray, dict[str, np.ndarray]]:

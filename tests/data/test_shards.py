@@ -16,7 +16,7 @@ from nucvn.core import events as ev
 from nucvn.core.errors import NucvnError
 from nucvn.data.manifest import sha256_file
 from nucvn.data.shard_writer import images_sha256
-from nucvn.data.h5io import write_events
+from nucvn.data.h5write import write_events
 from nucvn.data.shards import SPLITS, ShardDataset, build_shards
 
 

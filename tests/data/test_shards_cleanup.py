@@ -4,7 +4,6 @@ builds removed by the next build, live builds' directories left alone."""
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -13,7 +12,7 @@ from pathlib import Path
 
 from conftest import random_events
 
-from nucvn.data.h5io import write_events
+from nucvn.data.h5write import write_events
 from nucvn.data.shard_workdir import OWNER_FILE, process_start_time
 from nucvn.data.shards import build_shards
 

@@ -13,7 +13,7 @@ from conftest import random_events
 
 from nucvn.data import shard_writer
 from nucvn.core.errors import NucvnError
-from nucvn.data.h5io import write_events
+from nucvn.data.h5write import write_events
 from nucvn.data.shard_dedup import MAX_LISTED, IdentitySet
 from nucvn.data.shards import SPLITS, ShardDataset, build_shards
 

@@ -21,7 +21,8 @@ from tqdm import tqdm
 from nucvn import __version__
 from nucvn.core.errors import NucvnError
 from nucvn.core.events import FS_COSMIC, FS_OTHER, finalstate_code, pack_particles
-from nucvn.data.h5io import META_DTYPES, write_events
+from nucvn.data.h5io import META_DTYPES
+from nucvn.data.h5write import write_events
 from nucvn.sim.detector import Detector, DetectorResult
 from nucvn.sim.detector_params import DetectorParams
 from nucvn.sim.generator import Generator
