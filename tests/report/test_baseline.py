@@ -117,3 +117,21 @@ def test_round_trip_through_json() -> None:
 def test_errors(call, match) -> None:
     with pytest.raises(NucvnError, match=match):
         call()
+
+
+def test_relative_fit_is_unbiased_in_relative_terms_where_the_events_are() -> None:
+    """On a steep spectrum with an energy-independent relative smearing, the default fit (weighted by
+    1/E², least squares of the relative error) has a small relative bias at low energy, while the
+    unweighted one, pulled by the few high-energy events, overestimates low-energy events."""
+    from nucvn.report.baseline import CalorimetricEnergy
+
+    rng = np.random.default_rng(3)
+    e = np.exp(rng.uniform(np.log(0.5), np.log(80.0), 20000)) ** 0.5 * 2
+    charge = 1000.0 * e * rng.normal(1.0, 0.2, e.size) + rng.normal(300.0, 50.0, e.size)
+    low = e < 2.0
+    rel = CalorimetricEnergy(mode="linear").fit(charge, e)
+    absolute = CalorimetricEnergy(mode="linear", residual="absolute").fit(charge, e)
+    bias_rel = np.mean(rel.predict(charge)[low] / e[low] - 1)
+    bias_abs = np.mean(absolute.predict(charge)[low] / e[low] - 1)
+    assert abs(bias_rel) < abs(bias_abs)
+    assert CalorimetricEnergy.from_dict(rel.to_dict()).residual == "relative"

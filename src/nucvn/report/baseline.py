@@ -68,7 +68,8 @@ class Calibration:
             raise NucvnError(f"calorimetric calibration {where}: needs numbers slope, intercept and n ({exc})") from exc
 
 
-def _fit_line(x: npt.NDArray[np.float64], y: npt.NDArray[np.float64], method: Literal["ols", "huber"]) -> Calibration:
+def _fit_line(x: npt.NDArray[np.float64], y: npt.NDArray[np.float64], method: Literal["ols", "huber"],
+              residual: Literal["relative", "absolute"] = "relative") -> Calibration:
     """Least-squares (or Huber) line; the charge is standardised first so the Huber fit is well
     conditioned, and the coefficients are transformed back."""
     mean = float(x.mean())
@@ -77,7 +78,7 @@ def _fit_line(x: npt.NDArray[np.float64], y: npt.NDArray[np.float64], method: Li
         return Calibration(slope=0.0, intercept=float(y.mean()), n=int(x.size))
     z = ((x - mean) / std).reshape(-1, 1)
     model = LinearRegression() if method == "ols" else HuberRegressor(alpha=0.0, max_iter=1000)
-    model.fit(z, y)
+    model.fit(z, y, sample_weight=1.0 / np.maximum(y, 1e-6) ** 2 if residual == "relative" else None)
     slope = float(model.coef_[0]) / std
     return Calibration(slope=slope, intercept=float(model.intercept_) - slope * mean, n=int(x.size))
 
@@ -95,12 +96,17 @@ class CalorimetricEnergy:
 
     ``fit(charge, true_energy, flavour)`` then ``predict(charge, flavour)``; flavours are any labels
     (codes or names, compared as text). Flavours not seen in the fit, or seen with fewer than
-    ``min_events`` events, use the global calibration.
+    ``min_events`` events, use the global calibration. ``residual: relative`` (default) minimises
+    the squared *relative* error (least squares weighted by 1/E²): the figure of merit is a
+    relative resolution, and an unweighted fit over a 0.5-80 GeV spectrum is pulled by the few
+    high-energy events and overestimates every low-energy one (measured on the default data: +99 %
+    bias at 1-1.5 GeV unweighted). The CNN's energy loss is on log E, also a relative error.
     """
 
     mode: Literal["linear", "per_flavour"] = "per_flavour"
     method: Literal["ols", "huber"] = "ols"
     min_events: int = 50
+    residual: Literal["relative", "absolute"] = "relative"
     global_: Calibration | None = None
     per_flavour: dict[str, Calibration] = field(default_factory=dict)
 
@@ -132,13 +138,13 @@ class CalorimetricEnergy:
             raise NucvnError("true energies contain NaN or inf")
         if q.size < 2:
             raise NucvnError(f"the calorimetric fit needs at least 2 events, got {q.size}")
-        self.global_ = _fit_line(q, e, self.method)
+        self.global_ = _fit_line(q, e, self.method, self.residual)
         self.per_flavour = {}
         if keys is not None:
             for key in sorted(set(keys.tolist())):
                 sel = keys == key
                 if int(sel.sum()) >= self.min_events:
-                    self.per_flavour[key] = _fit_line(q[sel], e[sel], self.method)
+                    self.per_flavour[key] = _fit_line(q[sel], e[sel], self.method, self.residual)
         return self
 
     def predict(self, charge: npt.ArrayLike, flavour: npt.ArrayLike | None = None) -> npt.NDArray[np.float64]:
@@ -157,7 +163,7 @@ class CalorimetricEnergy:
         """Plain JSON numbers and names, read back by :meth:`from_dict`."""
         if self.global_ is None:
             raise NucvnError("the calorimetric estimate is not fitted; nothing to save")
-        return {"mode": self.mode, "method": self.method, "min_events": self.min_events, "global": self.global_.to_dict(),
+        return {"mode": self.mode, "method": self.method, "min_events": self.min_events, "residual": self.residual, "global": self.global_.to_dict(),
                 "per_flavour": {k: c.to_dict() for k, c in self.per_flavour.items()}}
 
     @classmethod
@@ -169,5 +175,6 @@ class CalorimetricEnergy:
         if not isinstance(flav, dict):
             raise NucvnError("calorimetric calibration: 'per_flavour' must map flavour names to calibrations")
         return cls(mode=d.get("mode", "per_flavour"), method=d.get("method", "ols"), min_events=int(d.get("min_events", 50)),
+                   residual=d.get("residual", "relative"),
                    global_=Calibration.from_dict(d["global"], "'global'"),
                    per_flavour={str(k): Calibration.from_dict(v, f"per_flavour[{k!r}]") for k, v in flav.items()})
