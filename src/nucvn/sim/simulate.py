@@ -21,6 +21,7 @@ from tqdm import tqdm
 from nucvn import __version__
 from nucvn.core.errors import NucvnError
 from nucvn.core.events import FS_COSMIC, FS_OTHER, finalstate_code, pack_particles
+from nucvn.core.progress import progress_bar
 from nucvn.data.h5io import META_DTYPES
 from nucvn.data.h5write import write_events
 from nucvn.sim.detector import Detector, DetectorResult
@@ -198,7 +199,7 @@ def simulate_files(
         raise NucvnError(f"simulate: output {out} exists and is not a directory; choose another --out")
     out.mkdir(parents=True, exist_ok=True)
     tasks: list[_Task] = [(out / f"neutrino{i}.h5", i, events, int(seed), comp, dparams) for i in range(first_index, first_index + files)]
-    bar = tqdm(total=files * events, unit="ev", desc="simulate", disable=not progress, unit_scale=False)
+    bar = progress_bar(total=files * events, unit="ev", desc="simulate", disable=not progress, unit_scale=False)
     paths: list[Path] = []
     try:
         if workers == 1 or files == 1:
