@@ -135,7 +135,7 @@ def read_model_dir(model_dir: str | Path) -> tuple[dict[str, torch.Tensor], dict
         raise NucvnError(f"{weights}: sha256 {actual[:16]}... differs from {expected[:16]}... recorded in "
                          f"{MODEL_JSON} (the file was changed or damaged); {_RETRAIN}")
     try:
-        state = safetensors.torch.load(data)
+        state = safetensors.torch.load(data)  # the safetensors format: raw tensors and a JSON header, no pickle
     except (safetensors.SafetensorError, ValueError) as exc:
         raise NucvnError(f"{weights}: not a readable safetensors file ({exc}); {_RETRAIN}") from exc
     return state, config
