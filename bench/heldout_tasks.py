@@ -2,7 +2,7 @@
 
 Quality claims are measured on events simulated with another seed than the training data, with
 statistical errors, side by side in one run. For each model directory: the νμ CC AUC (with the
-Hanley-McNeil error) and balanced accuracy (with its binomial error) at the model's own threshold
+DeLong error) and balanced accuracy (with its binomial error) at the model's own threshold
 (chosen on its validation split), each classification task's accuracy with its Clopper-Pearson
 interval, and each regression task's bias and resolution with their errors — the energy next to
 the calorimetric baseline fitted on the training split's events (per flavour table too).
@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import tempfile
 import time
 from pathlib import Path
@@ -27,6 +26,7 @@ from nucvn.data.shards import ShardDataset, build_shards
 from nucvn.inference import load_model, model_tasks, predict
 from nucvn.report import evaluation as E
 from nucvn.report.baseline import pixel_charge
+from nucvn.report.uncertainty import auc_and_error, balanced_accuracy_error
 from nucvn.report.task_report import EvalContext, evaluate_task
 from nucvn.sim.simulate import simulate_files
 
@@ -34,12 +34,6 @@ from nucvn.sim.simulate import simulate_files
 def _per_event(data: ShardDataset, fn: object) -> np.ndarray:
     parts = [fn(np.asarray(s[i : i + 4096])) for s in data.images for i in range(0, len(s), 4096)]  # type: ignore[operator]
     return np.concatenate(parts)
-
-
-def _auc_error(auc: float, n_sig: int, n_bkg: int) -> float:
-    """Hanley & McNeil, Radiology 143 (1982) 29, eq. 2."""
-    q1, q2 = auc / (2 - auc), 2 * auc**2 / (1 + auc)
-    return math.sqrt((auc * (1 - auc) + (n_sig - 1) * (q1 - auc**2) + (n_bkg - 1) * (q2 - auc**2)) / (n_sig * n_bkg))
 
 
 def main() -> None:
@@ -81,8 +75,10 @@ def main() -> None:
                 if task.kind == "binary":
                     n_sig, n_bkg = int(rep.info["n_signal"]), int(rep.info["n_test"] - rep.info["n_signal"])
                     eff, rej = m["efficiency"], m["background_rejection"]
-                    bacc_err = 0.5 * math.sqrt(eff * (1 - eff) / n_sig + rej * (1 - rej) / n_bkg)
-                    print(f"| {task.name} | AUC | {m['auc']:.4f} ± {_auc_error(m['auc'], n_sig, n_bkg):.4f} |")
+                    bacc_err = balanced_accuracy_error(eff, n_sig, rej, n_bkg)
+                    target, defined = task.targets(meta)
+                    auc_err = auc_and_error(np.asarray(target)[defined].astype(bool), preds[task.name][defined])[1]
+                    print(f"| {task.name} | AUC | {m['auc']:.4f} ± {auc_err:.4f} |")
                     print(f"| {task.name} | balanced accuracy (threshold {thresholds[task.name]:.3f} from val) | "
                           f"{m['balanced_accuracy']:.4f} ± {bacc_err:.4f} |")
                     print(f"| {task.name} | efficiency / purity | {eff:.4f} / {m['purity']:.4f} |")

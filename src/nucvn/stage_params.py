@@ -33,8 +33,8 @@ def _composition() -> dict[str, float]:
 class SimParams:
     """``fetch.sim``: the fast simulation (offline default)."""
 
-    files: int = field(default=8, metadata={"min": 1})
-    events: int = field(default=2500, metadata={"min": 1})
+    files: int = field(default=10, metadata={"min": 1})
+    events: int = field(default=10000, metadata={"min": 1})
     seed: int = field(default=1, metadata={"min": 0})
     workers: int = field(default=2, metadata={"min": 1})
     composition: dict[str, float] = field(default_factory=_composition, metadata={"min": 0})

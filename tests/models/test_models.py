@@ -193,3 +193,23 @@ def test_scale_pixels() -> None:
     assert log[0] == 0 and abs(float(log[2]) - 1.0) < 1e-6 and 0 < log[1] < 0.2
     with pytest.raises(NucvnError, match="train.scale"):
         scale_pixels(raw, "sqrt")  # type: ignore[arg-type]
+
+
+def test_cvn2v_squeeze_excitation_gates_channels_per_event() -> None:
+    """``se=True`` adds one gate per residual block; each scales a block's channels by a factor in
+    (0, 1) computed from that event's own feature maps, so events do not affect each other."""
+    from nucvn.models.cvn2v import SqueezeExcite
+
+    plain, se = create_model("cvn2v", width=4, head=8), create_model("cvn2v", width=4, head=8, se=True)
+    gates = [m for m in se.modules() if isinstance(m, SqueezeExcite)]
+    assert len(gates) == 2 * 3 and not any(isinstance(m, SqueezeExcite) for m in plain.modules())
+    gate = SqueezeExcite(8)
+    x = torch.rand(2, 8, 5, 4) + 0.1
+    y = gate(x)
+    ratio = y / x
+    assert torch.all((ratio > 0) & (ratio < 1))
+    assert torch.allclose(ratio, ratio[:, :, :1, :1].expand_as(ratio))  # one factor per channel and event
+    assert torch.allclose(gate(x[:1]), y[:1])
+    se.eval()
+    out = se(_x())
+    assert out.shape == (3,) and torch.isfinite(out).all()

@@ -110,3 +110,35 @@ def test_all_tasks_repro_plots_in_step_and_single_task_rerun(repo: Path) -> None
     assert list(single) == ["numu_cc"]
     diff = _run(repo, "metrics", "diff", "--json")
     assert "numu_cc.auc" in diff
+
+
+def _readme_gpu_settings() -> list[str]:
+    """The ``-S key=value`` settings of README's GPU-sized run (the block after ``<!-- gpu-run -->``)."""
+    text = (REPO / "README.md").read_text()
+    block = text.split("<!-- gpu-run -->", 1)[1].split("```bash", 1)[1].split("```", 1)[0]
+    tokens = block.replace("\\\n", " ").split()
+    return [tokens[i + 1] for i, t in enumerate(tokens) if t == "-S"]
+
+
+def test_readme_gpu_configuration_runs_on_tiny_data_on_the_cpu(repo: Path) -> None:
+    """README's GPU-sized `dvc exp run` settings, with the data kept tiny (no fetch settings), the
+    devices set to cpu, one epoch and no loader processes: every setting is accepted and trains."""
+    settings = _readme_gpu_settings()
+    keys = {s.split("=", 1)[0] for s in settings}
+    assert {"train.model_kwargs.cvn2v.width", "train.epochs", "train.device", "fetch.source"} <= keys
+    on_cpu = {"train.device": "cpu", "threshold.device": "cpu", "evaluate.device": "cpu", "train.epochs": "1",
+              "train.workers": "0"}
+    args: list[str] = []
+    for s in settings:
+        key, value = s.split("=", 1)
+        if not key.startswith("fetch."):
+            args += ["-S", f"{key}={on_cpu.get(key, value)}"]
+    _run(repo, "repro")  # the default pipeline first (cached after the test above)
+    out = _run(repo, "exp", "run", *args)
+    assert "Running stage 'train'" in out and "Running stage 'evaluate'" in out
+    model = json.loads((repo / "data" / "model" / "model.json").read_text())
+    readme = dict(s.split("=", 1) for s in settings)
+    assert model["model_kwargs"]["width"] == int(readme["train.model_kwargs.cvn2v.width"])
+    assert model["model_kwargs"]["se"] is True
+    assert model["train_params"]["ema"] == float(readme["train.ema"])
+    assert model["train_params"]["batch_size"] == int(readme["train.batch_size"])

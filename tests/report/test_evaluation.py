@@ -144,3 +144,22 @@ def test_predictions_table_and_wrong_events(sample) -> None:
     np.testing.assert_allclose(wrong["score"][:4], fp_scores)
     assert np.all(~y[wrong["position"][:4]]) and np.all(y[wrong["position"][4:]])
 
+
+
+def test_summary_metrics_carry_the_errors_of_auc_and_balanced_accuracy() -> None:
+    """Every headline number has its uncertainty: DeLong for the AUC, binomial for the balanced
+    accuracy; both shrink as 1/sqrt(n) when the sample grows."""
+    from nucvn.report.evaluation import summary_metrics
+
+    rng = np.random.default_rng(0)
+    errs = []
+    for n in (1000, 16000):
+        y = rng.random(n) < 0.88
+        s = np.clip(np.where(y, rng.normal(0.7, 0.2, n), rng.normal(0.3, 0.2, n)), 0, 1)
+        out = summary_metrics(y, s, threshold=0.5)
+        eff, rej = out["efficiency"], out["background_rejection"]
+        assert out["balanced_accuracy_err"] == pytest.approx(
+            0.5 * np.sqrt(eff * (1 - eff) / y.sum() + rej * (1 - rej) / (~y).sum()))
+        assert 0 < out["auc_err"] < 0.05
+        errs.append((out["auc_err"], out["balanced_accuracy_err"]))
+    assert errs[0][0] / errs[1][0] == pytest.approx(4, rel=0.25) and errs[0][1] / errs[1][1] == pytest.approx(4, rel=0.25)

@@ -383,3 +383,68 @@ def test_ddp_two_cpu_processes_match_one(tmp_path: Path) -> None:
     assert m1["val_auc"] > 0.8
     for key in ("val_loss", "val_auc", "val_accuracy"):
         assert m2[key] == pytest.approx(m1[key], rel=1e-4, abs=1e-5), key
+
+
+def test_weight_average_follows_the_ema_recursion() -> None:
+    """The first update copies the weights, then ``avg <- d avg + (1 - d) w`` after every update,
+    buffers included; decay 0 is the model itself."""
+    from nucvn.train.averaging import WeightAverage
+
+    net = torch.nn.Sequential(torch.nn.Linear(3, 2), torch.nn.BatchNorm1d(2))
+    avg = WeightAverage(net, 0.9)
+    expected = {k: v.detach().clone().float() for k, v in net.state_dict().items() if v.is_floating_point()}
+    for step in range(3):
+        with torch.no_grad():
+            for p in net.parameters():
+                p.add_(step + 1.0)
+            net[1].running_mean.add_(2.0)
+        avg.update()
+        for k, v in net.state_dict().items():
+            if v.is_floating_point():
+                expected[k] = v.float().clone() if step == 0 else 0.9 * expected[k] + 0.1 * v.float()
+    got = avg.best_state()
+    for k, v in expected.items():
+        torch.testing.assert_close(got[k], v, msg=k)
+    assert WeightAverage(net, 0.0).network is net
+    with pytest.raises(ValueError, match="decay"):
+        WeightAverage(net, 1.0)
+
+
+def test_ema_model_is_written_and_resumes_to_the_same_weights(shards: Path, tmp_path: Path) -> None:
+    """With ``ema`` the written model is the average (not the last iterate), and a run killed after
+    epoch 1 resumes (average included) to the weights of an uninterrupted run."""
+    common: dict[str, Any] = {"ema": 0.9, "epochs": 2, "patience": 0}
+    straight = _train(shards, tmp_path / "straight", **common)
+    plain = _train(shards, tmp_path / "plain", epochs=2, patience=0)
+    assert straight.metrics["val_auc"] > 0.8
+    w_ema, w_plain = _weights(tmp_path / "straight"), _weights(tmp_path / "plain")
+    assert any(not torch.equal(w_ema[k], w_plain[k]) for k in w_ema)
+
+    calls = {"n": 0}
+    from nucvn.train import loop
+
+    real = loop.evaluate
+
+    def dies_in_epoch_2(*args: Any, **kwargs: Any) -> Any:
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise RuntimeError("killed in epoch 2")
+        return real(*args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr("nucvn.train.loop.evaluate", dies_in_epoch_2)
+        with pytest.raises(RuntimeError, match="killed"):
+            _train(shards, tmp_path / "killed", **common)
+    _train(shards, tmp_path / "killed", **common)
+    resumed = _weights(tmp_path / "killed")
+    for k in w_ema:
+        assert torch.equal(w_ema[k], resumed[k]), k
+
+
+def test_train_events_uses_the_first_events_of_the_train_split_only(shards: Path, tmp_path: Path) -> None:
+    n = len(ShardDataset(shards, "train"))
+    result = _train(shards, tmp_path, train_events=50, epochs=1)
+    assert result.info["n_train"] == 50 < n
+    assert _train(shards, tmp_path / "all", train_events=10 * n, epochs=1).info["n_train"] == n
+    with pytest.raises(NucvnError, match="train.ema"):
+        TrainConfig(**(TINY_TRAIN | {"ema": 1.0})).validate()

@@ -74,6 +74,8 @@ def _check_bounds(value: Any, meta: Mapping[str, Any], key: str) -> None:
         raise ParamsError(f"{key}: must be <= {meta['max']}, got {value!r}")
     if "gt" in meta and value <= meta["gt"]:
         raise ParamsError(f"{key}: must be > {meta['gt']}, got {value!r}")
+    if "lt" in meta and value >= meta["lt"]:
+        raise ParamsError(f"{key}: must be < {meta['lt']}, got {value!r}")
 
 
 def _convert(value: Any, tp: Any, key: str) -> Any:

@@ -15,6 +15,11 @@ space. ``cvn2v`` keeps that structure and replaces the GoogLeNet branches with m
   the last linear layer gives logits (``num_outputs``; 0: none, :meth:`CVN2V.forward` returns the
   features, as the task heads of :class:`nucvn.tasks.MultiTaskNet` use them).
 
+``se=True`` adds squeeze-and-excitation to every residual block (Hu, Shen & Sun, "Squeeze-and-
+Excitation Networks", CVPR 2018; as in DUNE's CVN, Abi et al., Phys. Rev. D 102 (2020) 092003): the
+block's output channels are rescaled by a gate computed from their global average, so the network
+can weigh, say, track-like against shower-like feature maps per event, for ~1 % more compute.
+
 Dense 3x3 residual blocks rather than depthwise inverted-residual ones: on a CPU, PyTorch's
 depthwise convolutions are several times slower per FLOP, and the default must train on 2 cores.
 ``width`` sets the channel count (stage channels ``width * (1, 2, 4)``) and ``depth`` the number
@@ -29,7 +34,7 @@ from torch import nn
 from nucvn.core.events import N_VIEWS
 from nucvn.models.registry import register_model
 
-__all__ = ["ResidualBlock", "Tower", "CVN2V"]
+__all__ = ["SqueezeExcite", "ResidualBlock", "Tower", "CVN2V"]
 
 _STAGE_MULT = (1, 2, 4)
 _STAGE_STRIDE = (1, 2, 2)
@@ -45,12 +50,29 @@ def _conv_bn(c_in: int, c_out: int, kernel: int, stride: int = 1, act: bool = Tr
     return nn.Sequential(*layers)
 
 
-class ResidualBlock(nn.Module):
-    """ResNet basic block: conv3x3(stride)-BN-ReLU-conv3x3-BN, plus shortcut, then ReLU."""
+class SqueezeExcite(nn.Module):
+    """Channel gate of Hu et al. (CVPR 2018): ``x * sigmoid(W2 relu(W1 mean_hw(x)))``, reduction 4."""
 
-    def __init__(self, c_in: int, c_out: int, stride: int) -> None:
+    def __init__(self, channels: int, reduction: int = 4) -> None:
         super().__init__()
-        self.body = nn.Sequential(_conv_bn(c_in, c_out, 3, stride), _conv_bn(c_out, c_out, 3, act=False))
+        hidden = max(channels // reduction, 4)
+        self.gate = nn.Sequential(nn.Linear(channels, hidden), nn.ReLU(inplace=True), nn.Linear(hidden, channels),
+                                  nn.Sigmoid())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.gate(x.mean(dim=(2, 3)))[:, :, None, None]
+
+
+class ResidualBlock(nn.Module):
+    """ResNet basic block: conv3x3(stride)-BN-ReLU-conv3x3-BN (then, with ``se``, a squeeze-and-
+    excitation gate), plus shortcut, then ReLU."""
+
+    def __init__(self, c_in: int, c_out: int, stride: int, se: bool = False) -> None:
+        super().__init__()
+        body: list[nn.Module] = [_conv_bn(c_in, c_out, 3, stride), _conv_bn(c_out, c_out, 3, act=False)]
+        if se:
+            body.append(SqueezeExcite(c_out))
+        self.body = nn.Sequential(*body)
         self.shortcut: nn.Module = (
             nn.Identity() if stride == 1 and c_in == c_out else _conv_bn(c_in, c_out, 1, stride, act=False)
         )
@@ -62,14 +84,14 @@ class ResidualBlock(nn.Module):
 class Tower(nn.Module):
     """The feature extractor of one view: ``(n, 1, 100, 80)`` -> ``(n, 2 * 4 * width)``."""
 
-    def __init__(self, width: int, depth: int) -> None:
+    def __init__(self, width: int, depth: int, se: bool = False) -> None:
         super().__init__()
         layers: list[nn.Module] = [_conv_bn(1, width, 3, stride=2), nn.MaxPool2d(2)]
         c_in = width
         for mult, stride in zip(_STAGE_MULT, _STAGE_STRIDE, strict=True):
             c_out = width * mult
             for i in range(depth):
-                layers.append(ResidualBlock(c_in, c_out, stride if i == 0 else 1))
+                layers.append(ResidualBlock(c_in, c_out, stride if i == 0 else 1, se))
                 c_in = c_out
         self.features = nn.Sequential(*layers)
         self.out_features = 2 * c_in
@@ -88,6 +110,7 @@ class CVN2V(nn.Module):
         depth: residual blocks per stage.
         head: hidden units of the merged trunk (= ``num_features``).
         dropout: dropout before the last layer.
+        se: squeeze-and-excitation in every residual block.
         num_outputs: 1: logits of shape ``(n,)``; k > 1: ``(n, k)``; 0: no last layer, the
             features ``(n, head)`` are returned.
     """
@@ -98,6 +121,7 @@ class CVN2V(nn.Module):
         depth: int = 1,
         head: int = 64,
         dropout: float = 0.1,
+        se: bool = False,
         num_outputs: int = 1,
     ) -> None:
         super().__init__()
@@ -108,7 +132,7 @@ class CVN2V(nn.Module):
                 f"num_outputs={num_outputs}, dropout={dropout}"
             )
         self.num_outputs = num_outputs
-        self.towers = nn.ModuleList(Tower(width, depth) for _ in range(N_VIEWS))
+        self.towers = nn.ModuleList(Tower(width, depth, se) for _ in range(N_VIEWS))
         merged = sum(t.out_features for t in self.towers)
         self.trunk = nn.Sequential(nn.Linear(merged, head), nn.ReLU(inplace=True), nn.Dropout(dropout))
         self.num_features = head

@@ -22,6 +22,7 @@ import pandas as pd
 
 from nucvn.core import events as ev
 from nucvn.report import stats as m
+from nucvn.report.uncertainty import auc_and_error, balanced_accuracy_error
 from nucvn.core.errors import NucvnError
 from nucvn.data.manifest import read_manifest
 from nucvn.data.h5io import META_DTYPES
@@ -258,17 +259,23 @@ def confusion_table(cats: npt.ArrayLike, selected: npt.ArrayLike) -> pd.DataFram
 
 
 def summary_metrics(is_signal: npt.ArrayLike, scores: npt.ArrayLike, *, threshold: float, cl: float = m.ONE_SIGMA) -> dict[str, float | int]:
-    """AUC, accuracy, balanced accuracy, efficiency and purity (with Clopper-Pearson intervals),
-    background rejection and fom at ``threshold``, with the event counts."""
+    """AUC (with DeLong's standard error), accuracy, balanced accuracy (with its binomial standard
+    error), efficiency and purity (with Clopper-Pearson intervals), background rejection and fom
+    at ``threshold``, with the event counts (:mod:`nucvn.report.uncertainty`)."""
     y = np.asarray(is_signal, dtype=bool)
     s = np.asarray(scores, dtype=np.float64)
     c = m.confusion_counts(y, s, threshold)
     eff_lo, eff_hi = m.clopper_pearson(int(c.tp), int(c.n_signal), cl) if c.n_signal else (0.0, 1.0)
     pur_lo, pur_hi = m.clopper_pearson(int(c.tp), int(c.n_selected), cl) if c.n_selected else (0.0, 1.0)
+    auc, auc_err = auc_and_error(y, s)
+    bacc_err = balanced_accuracy_error(float(m.efficiency(c)), int(c.n_signal), float(m.background_rejection(c)),
+                                       int(c.n_background))
     out: dict[str, float | int] = {
-        "auc": m.auc(y, s),
+        "auc": auc,
+        "auc_err": auc_err,
         "accuracy": float(m.accuracy(c)),
         "balanced_accuracy": float(m.balanced_accuracy(c)),
+        "balanced_accuracy_err": bacc_err,
         "efficiency": float(m.efficiency(c)),
         "efficiency_lo": float(eff_lo),
         "efficiency_hi": float(eff_hi),

@@ -43,7 +43,7 @@ from nucvn.tasks.base import Task
 __all__ = ["EvalContext", "TaskReport", "evaluate_task", "QUALITY_KEYS"]
 
 QUALITY_KEYS: tuple[str, ...] = (
-    "auc", "accuracy", "balanced_accuracy", "efficiency", "efficiency_lo", "efficiency_hi", "purity", "purity_lo",
+    "auc", "auc_err", "accuracy", "balanced_accuracy", "balanced_accuracy_err", "efficiency", "efficiency_lo", "efficiency_hi", "purity", "purity_lo",
     "purity_hi", "background_rejection", "fom",
 )
 """Numbers of the binary report that belong in ``metrics/`` (the rest is bookkeeping in ``info/``)."""

@@ -88,7 +88,7 @@ class TrainConfig:
 
     model: str = "cvn2v"
     model_kwargs: dict[str, dict[str, Any]] = field(default_factory=_default_model_kwargs)
-    epochs: int = field(default=12, metadata={"min": 1})
+    epochs: int = field(default=5, metadata={"min": 1})
     batch_size: int = field(default=128, metadata={"min": 1})
     optimizer: OptimizerName = "adamw"
     lr: float = field(default=0.003, metadata={"gt": 0})
@@ -100,6 +100,8 @@ class TrainConfig:
     balance: BalanceName = "weights"
     patience: int = field(default=3, metadata={"min": 0})
     augment: bool = True
+    ema: float = field(default=0.0, metadata={"min": 0, "lt": 1})
+    train_events: int = field(default=0, metadata={"min": 0})
     workers: int = field(default=0, metadata={"min": 0})
     device: DeviceName = "auto"
     gpus: int = field(default=1, metadata={"min": 1})
@@ -123,6 +125,8 @@ class TrainConfig:
                 raise NucvnError(f"{key} must be >= {f.metadata['min']}, got {value!r}")
             if "gt" in f.metadata and not value > f.metadata["gt"]:
                 raise NucvnError(f"{key} must be > {f.metadata['gt']}, got {value!r}")
+            if "lt" in f.metadata and not value < f.metadata["lt"]:
+                raise NucvnError(f"{key} must be < {f.metadata['lt']}, got {value!r}")
         self._validate_model()
         self._validate_tasks()
 

@@ -36,7 +36,10 @@ numu_cc by default) keeps the unprefixed names of the single-task trainer (``tra
 task has ``<task>_train_loss``, ``<task>_val_loss`` and ``<task>_val_<metric>`` columns, and with
 learned weighting ``<task>_log_variance``.
 
-``augment`` mirrors the cell axis of each view at random (:func:`_mirror_cells`).
+``augment`` mirrors the cell axis of each view at random (:func:`_mirror_cells`). ``ema > 0`` keeps an
+exponential moving average of the weights (:mod:`nucvn.train.averaging`): validation, early stopping
+and the written model use it. ``train_events > 0`` trains on the first ``train_events`` events of
+the train split only (learning curves on one data set); the val split is always used whole.
 
 Class imbalance (``balance``) concerns the tasks that define class weights (binary tasks:
 ``n / (2 n_class)``, the public report's eq. 2): ``weights`` scales their per-event loss;
@@ -49,21 +52,17 @@ from __future__ import annotations
 
 import csv
 import math
-import platform
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import safetensors
 import torch
 import torch.distributed as dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import BatchSampler, DataLoader, Dataset
-
-from nucvn import __version__
 
 from nucvn.artifact import MODEL_FORMAT, write_model_dir
 from nucvn.core.atomic import atomic_write
@@ -75,7 +74,9 @@ from nucvn.tasks import MultiTaskNet, Task, build_network, primary_task
 from nucvn.train.checkpoint import CHECKPOINT, load_checkpoint, remove_checkpoint, restore_rng_state, rng_state, save_atomic
 from nucvn.train.config import BalanceName, LossWeighting, OptimizerName, ScheduleName, TrainConfig
 from nucvn.train.distributed import DistContext, EpochSampler, all_reduce_sum, init_distributed
+from nucvn.train.averaging import WeightAverage
 from nucvn.train.objective import Objective, SplitTargets, TrainStep
+from nucvn.train.records import best_metrics, history_row, metric_names, model_record
 from nucvn.train.validate import evaluate
 
 __all__ = ["TrainConfig", "TrainResult", "train", "batch_loader", "history_columns", "OptimizerName", "ScheduleName",
@@ -127,18 +128,13 @@ def _loader(data: ShardDataset, sampler: Any, batch: int, cfg: TrainConfig, ctx:
 def history_columns(tasks: list[Task], loss_weighting: LossWeighting) -> tuple[str, ...]:
     """Columns of the history CSV (module docstring), in order."""
     primary = primary_task(tasks)
-    cols = ["epoch", "train_loss", "val_loss"] + [f"val_{m}" for m in _metric_names(primary)]
+    cols = ["epoch", "train_loss", "val_loss"] + [f"val_{m}" for m in metric_names(primary)]
     cols += ["total_train_loss", "total_val_loss"]
     for t in tasks:
-        cols += [f"{t.name}_train_loss", f"{t.name}_val_loss"] + [f"{t.name}_val_{m}" for m in _metric_names(t)]
+        cols += [f"{t.name}_train_loss", f"{t.name}_val_loss"] + [f"{t.name}_val_{m}" for m in metric_names(t)]
         if loss_weighting == "learned":
             cols.append(f"{t.name}_log_variance")
     return tuple(cols)
-
-
-def _metric_names(task: Task) -> list[str]:
-    pred = np.zeros((0, task.n_outputs)) if task.kind in ("multiclass", "count") else np.zeros(0)
-    return list(task.val_metrics(task.val_counts(pred, np.zeros(0), np.zeros(0, dtype=bool))))
 
 
 def _optimizer(model: nn.Module, objective: Objective, cfg: TrainConfig) -> torch.optim.Optimizer:
@@ -191,11 +187,6 @@ def _write_history(history: list[dict[str, float]], columns: tuple[str, ...], pa
     atomic_write(path, write)
 
 
-def _versions() -> dict[str, str]:
-    return {"nucvn": __version__, "torch": torch.__version__, "numpy": np.__version__,
-            "safetensors": safetensors.__version__, "python": platform.python_version()}
-
-
 def _setup(cfg: TrainConfig, ctx: DistContext, train_data: ShardDataset, val_data: ShardDataset) -> list[Task]:
     """Check the run can start (processes, batch size, splits, tasks against the shards' columns)."""
     if cfg.gpus > 1 and not ctx.distributed:
@@ -246,10 +237,12 @@ def train(train_data: ShardDataset, val_data: ShardDataset, *, model_dir: Path, 
     step_fn: nn.Module = DistributedDataParallel(step_module, device_ids=[ctx.device] if ctx.device.type == "cuda"
                                                  else None) if ctx.distributed else step_module
 
-    train_targets = SplitTargets(tasks, train_data.metadata, class_weights=cfg.balance == "weights", device=ctx.device)
+    n_train = min(cfg.train_events, len(train_data)) if cfg.train_events else len(train_data)
+    train_targets = SplitTargets(tasks, train_data.metadata.iloc[:n_train], class_weights=cfg.balance == "weights",
+                                 device=ctx.device)
     val_targets = SplitTargets(tasks, val_data.metadata, class_weights=cfg.balance != "none", device=ctx.device)
     sample_w = train_targets.weights_np[primary.name] if cfg.balance == "sampler" else None
-    sampler = EpochSampler(train_data, seed=cfg.seed, rank=ctx.rank, world=ctx.world,
+    sampler = EpochSampler(range(n_train), seed=cfg.seed, rank=ctx.rank, world=ctx.world,
                            weights=None if sample_w is None else torch.from_numpy(sample_w))
     local_batch = cfg.batch_size // ctx.world
     train_loader = _loader(train_data, sampler, local_batch, cfg, ctx)
@@ -257,6 +250,7 @@ def train(train_data: ShardDataset, val_data: ShardDataset, *, model_dir: Path, 
     steps = math.ceil(len(sampler) / local_batch)
     opt = _optimizer(model, objective, cfg)
     sched = _scheduler(opt, cfg, steps * cfg.epochs)
+    averaged = WeightAverage(model, cfg.ema)
 
     history: list[dict[str, float]] = []
     best = {"epoch": -1, "val_loss": math.inf, "bad_epochs": 0}
@@ -273,6 +267,7 @@ def train(train_data: ShardDataset, val_data: ShardDataset, *, model_dir: Path, 
         restore_rng_state(ckpt["rng"])
         history, best, best_state = ckpt["history"], ckpt["best"], ckpt["best_state"]
         best_objective = ckpt["best_objective"]
+        averaged.load_state_dict(ckpt["ema"])
         start = int(ckpt["epoch"]) + 1
         if ctx.is_main:
             done = start >= cfg.epochs or best["bad_epochs"] >= cfg.patience > 0
@@ -305,6 +300,7 @@ def train(train_data: ShardDataset, val_data: ShardDataset, *, model_dir: Path, 
             loss.backward()
             opt.step()
             sched.step()
+            averaged.update()
             loss_acc[0] += sums.double()
             loss_acc[1] += train_targets.defined_counts(batch)
             seen += len(indices)
@@ -320,12 +316,12 @@ def train(train_data: ShardDataset, val_data: ShardDataset, *, model_dir: Path, 
         if not math.isfinite(total_train):
             raise NucvnError(f"train: the loss became {total_train} in epoch {epoch + 1}; lower train.lr")
         rates.append(float(total[-1]) / seconds)
-        val = evaluate(model, val_loader, val_targets, objective, lambda im: _inputs(im, cfg, ctx), ctx)
-        row = _history_row(epoch, tasks, primary, train_losses, total_train, val, objective) | {"train_events_per_s": rates[-1]}
+        val = evaluate(averaged.network, val_loader, val_targets, objective, lambda im: _inputs(im, cfg, ctx), ctx)
+        row = history_row(epoch, tasks, primary, train_losses, total_train, val, objective) | {"train_events_per_s": rates[-1]}
         history.append(row)
         if row["total_val_loss"] < best["val_loss"]:
             best = {"epoch": epoch + 1, "val_loss": row["total_val_loss"], "bad_epochs": 0}
-            best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+            best_state = averaged.best_state()
             best_objective = {k: v.detach().cpu().clone() for k, v in objective.state_dict().items()}
         else:
             best["bad_epochs"] += 1
@@ -337,64 +333,23 @@ def train(train_data: ShardDataset, val_data: ShardDataset, *, model_dir: Path, 
             save_atomic({"fingerprint": fingerprint, "epoch": epoch, "model": model.state_dict(),
                          "objective": objective.state_dict(), "optimizer": opt.state_dict(),
                          "scheduler": sched.state_dict(), "rng": rng_state(), "history": history, "best": best,
-                         "best_state": best_state, "best_objective": best_objective}, ckpt_path)
+                         "best_state": best_state, "best_objective": best_objective, "ema": averaged.state_dict()},
+                       ckpt_path)
         if ctx.distributed:
             dist.barrier()
 
     objective.load_state_dict(best_objective)
     result = TrainResult(
-        metrics=_metrics(history[best["epoch"] - 1], best["epoch"], tasks, primary, objective),
+        metrics=best_metrics(history[best["epoch"] - 1], best["epoch"], tasks, primary, objective),
         info={"model": cfg.model, "tasks": names, "epochs_run": len(history), "events_per_s": float(np.mean(rates)),
-              "device": str(ctx.device.type), "processes": ctx.world, "n_train": len(train_data), "n_val": len(val_data),
+              "device": str(ctx.device.type), "processes": ctx.world, "n_train": n_train, "n_val": len(val_data),
               "n_parameters": sum(p.numel() for p in model.parameters())})
     if ctx.is_main:  # also after a resumed finished run: every output comes from the checkpointed state
         _write_history(history, columns, Path(history_path))
         write_model_dir(model_dir, best_state, model=cfg.model, model_kwargs=cfg.kwargs,
                         tasks=[t.describe() for t in tasks], loss=objective.describe(), scale=cfg.scale,
-                        record=_model_record(cfg, data_sha, train_data, result))
+                        record=model_record(cfg, data_sha, train_data, result.metrics, result.info))
         remove_checkpoint(ckpt_path)  # only now: a later run (e.g. after a code change) starts afresh
     if ctx.distributed:
         dist.barrier()
     return result
-
-
-def _history_row(epoch: int, tasks: list[Task], primary: Task, train_losses: dict[str, float], total_train: float,
-                 val: dict[str, Any], objective: Objective) -> dict[str, float]:
-    """One epoch's numbers under the names of :func:`history_columns`."""
-    row: dict[str, float] = {"epoch": float(epoch + 1), "train_loss": train_losses[primary.name]}
-    row |= val[primary.name]
-    row |= {"total_train_loss": total_train, "total_val_loss": val["total_val_loss"]}
-    log_vars = objective.describe()["log_variances"]
-    for t in tasks:
-        row[f"{t.name}_train_loss"] = train_losses[t.name]
-        row |= {f"{t.name}_{k}": v for k, v in val[t.name].items()}
-        if isinstance(log_vars, dict):
-            row[f"{t.name}_log_variance"] = log_vars[t.name]
-    return row
-
-
-def _metrics(row: dict[str, float], best_epoch: int, tasks: list[Task], primary: Task,
-             objective: Objective) -> dict[str, Any]:
-    """The best epoch's quality: the primary task's numbers unprefixed, the objective, one dict per task."""
-    own = [f"val_{m}" for m in _metric_names(primary)]
-    out: dict[str, Any] = {"best_epoch": int(best_epoch), "val_loss": row["val_loss"]} | {k: row[k] for k in own}
-    out["total_val_loss"] = row["total_val_loss"]
-    log_vars = objective.describe()["log_variances"]
-    for t in tasks:
-        out[t.name] = {"val_loss": row[f"{t.name}_val_loss"]} | \
-            {f"val_{m}": row[f"{t.name}_val_{m}"] for m in _metric_names(t)}
-        if isinstance(log_vars, dict):
-            out[t.name]["log_variance"] = log_vars[t.name]
-    return out
-
-
-def _model_record(cfg: TrainConfig, data_sha: dict[str, Any], train_data: ShardDataset,
-                  result: TrainResult) -> dict[str, Any]:
-    """What ``model.json`` records beside the format's own keys: parameters, data, versions, result."""
-    return {
-        "train_params": asdict(cfg),
-        "data": {"shards": str(train_data.root), "sha256": data_sha, "sources": train_data.index.get("sources", []),
-                 "n_train": result.info["n_train"], "n_val": result.info["n_val"]},
-        "versions": _versions(),
-        "result": {"metrics": result.metrics, "info": result.info},
-    }
