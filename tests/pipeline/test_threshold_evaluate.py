@@ -88,8 +88,10 @@ def test_repro_outputs_noop_and_partial_rerun(repo: Path) -> None:
     test = json.loads((repo / "metrics" / "test.json").read_text())["numu_cc"]
     info_all = json.loads((repo / "info" / "test.json").read_text())
     info = info_all["numu_cc"] | {k: info_all[k] for k in ("model", "data_source", "n_test")}
-    assert set(test) == {"auc", "accuracy", "balanced_accuracy", "efficiency", "efficiency_lo", "efficiency_hi", "purity",
-                         "purity_lo", "purity_hi", "background_rejection", "fom"}  # quality only: dvc exp show
+    assert set(test) == {"auc", "auc_err", "accuracy", "balanced_accuracy", "balanced_accuracy_err", "efficiency",
+                         "efficiency_lo", "efficiency_hi", "purity", "purity_lo", "purity_hi", "background_rejection",
+                         "fom"}  # quality only, each headline number with its error: dvc exp show
+    assert 0 < test["auc_err"] < 0.2 and 0 < test["balanced_accuracy_err"] < 0.2
     assert all(isinstance(v, float) for v in test.values())
     assert info["threshold"] == thr["threshold"] and info["model"] == "cvn2v" and info["data_source"] == "sim"
     test |= info

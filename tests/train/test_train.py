@@ -386,14 +386,15 @@ def test_ddp_two_cpu_processes_match_one(tmp_path: Path) -> None:
 
 
 def test_weight_average_follows_the_ema_recursion() -> None:
-    """The first update copies the weights, then ``avg <- d avg + (1 - d) w`` after every update,
-    buffers included; decay 0 is the model itself."""
-    from nucvn.train.averaging import WeightAverage
+    """The first update copies the weights, then ``avg <- d_t avg + (1 - d_t) w`` after every update,
+    buffers included, with the warmed-up decay ``d_t = min(d, (1 + t) / (10 + t))``; decay 0 is
+    the model itself."""
+    from nucvn.train.averaging import WeightAverage, warmed_decay
 
     net = torch.nn.Sequential(torch.nn.Linear(3, 2), torch.nn.BatchNorm1d(2))
     avg = WeightAverage(net, 0.9)
     expected = {k: v.detach().clone().float() for k, v in net.state_dict().items() if v.is_floating_point()}
-    for step in range(3):
+    for step in range(40):
         with torch.no_grad():
             for p in net.parameters():
                 p.add_(step + 1.0)
@@ -401,10 +402,12 @@ def test_weight_average_follows_the_ema_recursion() -> None:
         avg.update()
         for k, v in net.state_dict().items():
             if v.is_floating_point():
-                expected[k] = v.float().clone() if step == 0 else 0.9 * expected[k] + 0.1 * v.float()
+                d = warmed_decay(0.9, step)
+                expected[k] = v.float().clone() if step == 0 else d * expected[k] + (1 - d) * v.float()
     got = avg.best_state()
     for k, v in expected.items():
         torch.testing.assert_close(got[k], v, msg=k)
+    assert warmed_decay(0.9, 0) == 0.1 and warmed_decay(0.9, 1000) == 0.9
     assert WeightAverage(net, 0.0).network is net
     with pytest.raises(ValueError, match="decay"):
         WeightAverage(net, 1.0)

@@ -5,8 +5,8 @@ The rates and their Clopper-Pearson intervals live in :mod:`nucvn.report.stats`;
 what a comparison of models needs so that "better" can be read against the statistics:
 
 * :func:`auc_and_error`: the AUC with DeLong's nonparametric standard error;
-* :func:`balanced_accuracy_error`: binomial errors of the signal efficiency and the background
-  rejection (independent samples), combined: ``sqrt(var_s + var_b) / 2``;
+* :func:`balanced_accuracy_error`: errors of the signal efficiency and the background rejection
+  (independent samples; Clopper-Pearson half-widths), combined: ``sqrt(var_s + var_b) / 2``;
 * :func:`efficiency_at_misid`: the highest efficiency whose threshold keeps the mis-identification
   of a chosen background at or below a limit (a point of the ROC curve), with the binomial error;
 * :func:`paired_bootstrap`: the difference of any statistic between two score sets *on the same
@@ -56,11 +56,20 @@ def auc_and_error(labels: npt.ArrayLike, scores: npt.ArrayLike) -> tuple[float, 
 
 
 def balanced_accuracy_error(efficiency: float, n_signal: int, rejection: float, n_background: int) -> float:
-    """Binomial standard error of ``(efficiency + rejection) / 2`` from independent signal and background."""
+    """Standard error of ``(efficiency + rejection) / 2`` from independent signal and background.
+
+    Each rate's error is the half-width of its 68.27 % Clopper-Pearson interval
+    (:func:`nucvn.report.stats.clopper_pearson`), which equals the binomial ``sqrt(p (1 - p) / n)``
+    for large counts and, unlike it, does not vanish when a rate is 0 or 1 (a cut that keeps every
+    event is not known exactly); the two are added in quadrature and halved.
+    """
     if n_signal < 1 or n_background < 1:
         return float("nan")
-    var = efficiency * (1 - efficiency) / n_signal + rejection * (1 - rejection) / n_background
-    return 0.5 * math.sqrt(var)
+    half = []
+    for rate, n in ((efficiency, n_signal), (rejection, n_background)):
+        lo, hi = stats.clopper_pearson(round(rate * n), n)
+        half.append(0.5 * (float(hi) - float(lo)))
+    return 0.5 * math.hypot(*half)
 
 
 @dataclass(frozen=True)

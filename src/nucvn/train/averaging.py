@@ -8,7 +8,11 @@ loss than the last iterate, which on small, noisy data (a few epochs of 10^4 - 1
 a better and less seed-dependent classifier at no training cost. Validation, early stopping and the
 written model use the averaged weights; ``d = 0`` switches it off (the network itself is used).
 ``d`` is per step: the average remembers about ``1 / (1 - d)`` steps (0.999: ~1000 steps of 128
-events, i.e. the last ~1.3e5 events).
+events, i.e. the last ~1.3e5 events). Early in training the decay is warmed up,
+``d_t = min(d, (1 + t) / (10 + t))`` after ``t`` updates (as in TensorFlow's
+``ExponentialMovingAverage(num_updates=...)`` and timm's ``ModelEmaV3``): without it the
+average of a run shorter than ~``1 / (1 - d)`` steps would still hold a large share of the
+near-random first weights (0.999 after 780 steps: 46 %), a worse classifier than the last iterate.
 
 Built on :class:`torch.optim.swa_utils.AveragedModel` with ``use_buffers=True`` (buffers are averaged
 too, so the batch-norm statistics match the averaged weights without a recomputation pass).
@@ -16,13 +20,32 @@ too, so the batch-norm statistics match the averaged weights without a recomputa
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import torch
 from torch import nn
-from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+from torch.optim.swa_utils import AveragedModel
 
-__all__ = ["WeightAverage"]
+__all__ = ["WeightAverage", "warmed_decay"]
+
+
+def warmed_decay(decay: float, updates: int) -> float:
+    """The decay applied at update number ``updates`` (0-based count of earlier updates)."""
+    return min(decay, (1.0 + updates) / (10.0 + updates))
+
+
+def _ema_fn(decay: float) -> Callable[[list[torch.Tensor], list[torch.Tensor], torch.Tensor | int], None]:
+    @torch.no_grad()
+    def update(averaged: list[torch.Tensor], current: list[torch.Tensor], n: torch.Tensor | int) -> None:
+        d = warmed_decay(decay, int(n))
+        for a, c in zip(averaged, current, strict=True):
+            if a.is_floating_point():
+                a.lerp_(c.to(a.dtype), 1.0 - d)
+            else:
+                a.copy_(c)
+
+    return update
 
 
 class WeightAverage:
@@ -34,7 +57,7 @@ class WeightAverage:
         self.model = model
         self.decay = decay
         self.average: AveragedModel | None = (
-            AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True) if decay > 0 else None
+            AveragedModel(model, multi_avg_fn=_ema_fn(decay), use_buffers=True) if decay > 0 else None
         )
 
     def update(self) -> None:
