@@ -213,3 +213,23 @@ def test_cvn2v_squeeze_excitation_gates_channels_per_event() -> None:
     se.eval()
     out = se(_x())
     assert out.shape == (3,) and torch.isfinite(out).all()
+
+
+def test_cvn2v_spatial_features_keep_where_a_track_ends() -> None:
+    """``spatial=k`` adds k channels of each tower's 7x5 map, cell by cell, to the global pools:
+    the features of a track then depend on where it ends, which the pooled features barely see."""
+    from nucvn.models.cvn2v import Tower
+
+    torch.manual_seed(0)
+    tower = Tower(width=4, depth=1, spatial=3).eval()
+    assert tower.out_features == 2 * 4 * 4 + 3 * 7 * 5
+    short, long = torch.zeros(1, 1, 100, 80), torch.zeros(1, 1, 100, 80)
+    short[0, 0, 10:40, 40] = 0.5
+    long[0, 0, 10:90, 40] = 0.5
+    f_short, f_long = tower(short), tower(long)
+    assert f_short.shape == (1, tower.out_features)
+    spatial_diff = (f_short[:, 32:] - f_long[:, 32:]).abs()
+    assert spatial_diff.reshape(3, 7, 5).sum(dim=(0, 2)).nonzero().numel() >= 3  # several plane rows differ
+    with pytest.raises(NucvnError):
+        create_model("cvn2v", spatial=-1)
+    assert create_model("cvn2v", width=4, head=8, spatial=2)(_x()).shape == (3,)

@@ -41,7 +41,7 @@ def test_each_model_takes_only_its_own_size_arguments() -> None:
 
 @pytest.mark.parametrize(("kwargs", "pattern"), [
     ({"cvn2v": {"widht": 4}}, r"^train\.model_kwargs\.cvn2v\.widht: model 'cvn2v' takes no such argument; "
-                              r"it accepts width, depth, head, dropout, se$"),
+                              r"it accepts width, depth, head, dropout, se, spatial$"),
     ({"width": 16}, r"^train\.model_kwargs\.width: not a model"),
     ({"cvn2v": 16}, r"^train\.model_kwargs\.cvn2v must be a mapping"),
 ])

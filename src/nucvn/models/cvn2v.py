@@ -20,6 +20,12 @@ Excitation Networks", CVPR 2018; as in DUNE's CVN, Abi et al., Phys. Rev. D 102 
 block's output channels are rescaled by a gate computed from their global average, so the network
 can weigh, say, track-like against shower-like feature maps per event, for ~1 % more compute.
 
+``spatial=k > 0`` also keeps *where* things are: a 1x1 convolution reduces each tower's last
+feature map (7x5 cells) to ``k`` channels, which are flattened into the features beside the global
+pools. Global pooling alone cannot tell where a track ends relative to the window (a muon leaving
+it, a pion stopping inside) or how far it reaches — the quantities the classifiers of the public
+studies see through their flattened maps.
+
 Dense 3x3 residual blocks rather than depthwise inverted-residual ones: on a CPU, PyTorch's
 depthwise convolutions are several times slower per FLOP, and the default must train on 2 cores.
 ``width`` sets the channel count (stage channels ``width * (1, 2, 4)``) and ``depth`` the number
@@ -31,7 +37,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from nucvn.core.events import N_VIEWS
+from nucvn.core.events import N_CELLS, N_PLANES, N_VIEWS
 from nucvn.models.registry import register_model
 
 __all__ = ["SqueezeExcite", "ResidualBlock", "Tower", "CVN2V"]
@@ -82,9 +88,9 @@ class ResidualBlock(nn.Module):
 
 
 class Tower(nn.Module):
-    """The feature extractor of one view: ``(n, 1, 100, 80)`` -> ``(n, 2 * 4 * width)``."""
+    """The feature extractor of one view: ``(n, 1, 100, 80)`` -> ``(n, 2 * 4 * width + spatial * 35)``."""
 
-    def __init__(self, width: int, depth: int, se: bool = False) -> None:
+    def __init__(self, width: int, depth: int, se: bool = False, spatial: int = 0) -> None:
         super().__init__()
         layers: list[nn.Module] = [_conv_bn(1, width, 3, stride=2), nn.MaxPool2d(2)]
         c_in = width
@@ -94,11 +100,18 @@ class Tower(nn.Module):
                 layers.append(ResidualBlock(c_in, c_out, stride if i == 0 else 1, se))
                 c_in = c_out
         self.features = nn.Sequential(*layers)
-        self.out_features = 2 * c_in
+        self.spatial: nn.Module | None = _conv_bn(c_in, spatial, 1) if spatial else None
+        with torch.no_grad():
+            cells = self.features.eval()(torch.zeros(1, 1, N_PLANES, N_CELLS)).shape[2:].numel()
+        self.features.train()
+        self.out_features = 2 * c_in + spatial * cells
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         f = self.features(x)
-        return torch.cat([f.mean(dim=(2, 3)), f.amax(dim=(2, 3))], dim=1)
+        pooled = [f.mean(dim=(2, 3)), f.amax(dim=(2, 3))]
+        if self.spatial is not None:
+            pooled.append(self.spatial(f).flatten(1))
+        return torch.cat(pooled, dim=1)
 
 
 @register_model("cvn2v")
@@ -111,6 +124,7 @@ class CVN2V(nn.Module):
         head: hidden units of the merged trunk (= ``num_features``).
         dropout: dropout before the last layer.
         se: squeeze-and-excitation in every residual block.
+        spatial: channels of each tower's last map kept cell by cell (0: global pooling only).
         num_outputs: 1: logits of shape ``(n,)``; k > 1: ``(n, k)``; 0: no last layer, the
             features ``(n, head)`` are returned.
     """
@@ -122,17 +136,18 @@ class CVN2V(nn.Module):
         head: int = 64,
         dropout: float = 0.1,
         se: bool = False,
+        spatial: int = 0,
         num_outputs: int = 1,
     ) -> None:
         super().__init__()
-        if width < 1 or depth < 1 or head < 1 or num_outputs < 0 or not 0.0 <= dropout < 1.0:
+        if width < 1 or depth < 1 or head < 1 or num_outputs < 0 or spatial < 0 or not 0.0 <= dropout < 1.0:
             raise ValueError(
-                "width, depth and head must be >= 1, num_outputs >= 0 and dropout in [0, 1); "
-                f"got width={width}, depth={depth}, head={head}, "
+                "width, depth and head must be >= 1, num_outputs and spatial >= 0 and dropout in [0, 1); "
+                f"got width={width}, depth={depth}, head={head}, spatial={spatial}, "
                 f"num_outputs={num_outputs}, dropout={dropout}"
             )
         self.num_outputs = num_outputs
-        self.towers = nn.ModuleList(Tower(width, depth, se) for _ in range(N_VIEWS))
+        self.towers = nn.ModuleList(Tower(width, depth, se, spatial) for _ in range(N_VIEWS))
         merged = sum(t.out_features for t in self.towers)
         self.trunk = nn.Sequential(nn.Linear(merged, head), nn.ReLU(inplace=True), nn.Dropout(dropout))
         self.num_features = head
