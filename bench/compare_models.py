@@ -94,7 +94,12 @@ def _train_cnn(name: str, cfg: TrainConfig, shards: Path, run_dir: Path) -> dict
 
 
 def _cnn_scores(run_dir: Path, val: ShardDataset, held: ShardDataset) -> tuple[np.ndarray, np.ndarray, float]:
-    model, config = load_model(run_dir / "model")
+    return _scores_of(run_dir / "model", val, held)
+
+
+def _scores_of(model_dir: Path, val: ShardDataset, held: ShardDataset) -> tuple[np.ndarray, np.ndarray, float]:
+    """numu_cc scores of a model directory on val and on the held-out sample; inference events/s."""
+    model, config = load_model(model_dir)
     t0 = time.perf_counter()
     s_held = predict(model, config, held, tasks=["numu_cc"], device="cpu", progress=False)["numu_cc"]
     rate = len(held) / (time.perf_counter() - t0)
@@ -217,6 +222,8 @@ def main() -> None:
     p.add_argument("--boot", type=int, default=300, help="bootstrap resamples of the paired differences")
     p.add_argument("--out", type=Path, default=Path("bench/out/compare"))
     p.add_argument("--table-only", action="store_true", help="train nothing: tabulate the runs under --out")
+    p.add_argument("--add", action="append", default=[], metavar="NAME=MODEL_DIR",
+                   help="score an already trained model directory (e.g. default=data/model, the pipeline's own)")
     args = p.parse_args()
 
     configs = yaml.safe_load(args.configs.read_text())
@@ -225,7 +232,18 @@ def main() -> None:
     val = ShardDataset(args.shards, "val", verify=False)
     results_path = args.out / "results.json"
     results: dict[str, dict[str, Any]] = json.loads(results_path.read_text()) if results_path.exists() else {}
-    names = args.run or list(configs)
+    names = args.run or ([] if args.add else list(configs))
+    for spec_add in args.add:
+        name, _, model_dir = spec_add.partition("=")
+        run_dir = args.out / name
+        run_dir.mkdir(parents=True, exist_ok=True)
+        info = json.loads((Path(model_dir) / "model.json").read_text())["result"]["info"]
+        s_val, s_held, rate = _scores_of(Path(model_dir), val, held)
+        np.save(run_dir / "heldout_scores.npy", s_held.astype(np.float32), allow_pickle=False)
+        seconds = info["epochs_run"] * info["n_train"] / info["events_per_s"]  # the epochs' time, from the model's record
+        results[name] = {"kind": "cnn", "train_seconds": seconds, "source": str(model_dir)} | info | {
+            "infer_events_per_s": rate, "threshold": _threshold(s_val, val)}
+        results_path.write_text(json.dumps(results, indent=1))
     for name in [] if args.table_only else names:
         if name not in configs:
             raise SystemExit(f"{args.configs}: no configuration {name!r}; have {', '.join(configs)}")
@@ -247,7 +265,9 @@ def main() -> None:
             print(f"{run}: AUC {fig['auc']:.4f} ± {fig['auc_err']:.4f}, balanced accuracy "
                   f"{fig['bacc']:.4f} ± {fig['bacc_err']:.4f}")
             results_path.write_text(json.dumps(results, indent=1))
-    shown = {k: v for k, v in results.items() if args.table_only or k.split("@")[0] in names}
+    added = [a.partition("=")[0] for a in args.add]
+    shown = {k: v for k, v in results.items()
+             if args.table_only or k.split("@")[0] in names or k in added or k == args.reference}
     print(f"\nheld-out: {len(held)} events (seed {args.heldout_seed}), "
           f"{int((~E.signal_labels(held.metadata)).sum())} background; thresholds chosen on {args.shards} val "
           f"({len(val)} events); differences: paired bootstrap ({args.boot} resamples) against {args.reference}\n")
