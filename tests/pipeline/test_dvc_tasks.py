@@ -40,7 +40,7 @@ def _tiny_params(repo: Path) -> None:
     params["preprocess"]["shard_size"] = 64
     params["preprocess"]["split"] = {"train": 0.6, "val": 0.2, "test": 0.2}
     params["train"].update(epochs=1, batch_size=32, device="cpu", patience=0)
-    params["train"]["model_kwargs"]["cvn2v"] = {"width": 4, "head": 8, "depth": 1, "dropout": 0.1}
+    params["train"]["model_kwargs"]["cvn2v"].update(width=4, head=8, depth=1, dropout=0.1)
     params["threshold"].update(points=101, device="cpu")
     params["evaluate"].update(device="cpu", gallery_events=1, roc_points=100)
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))

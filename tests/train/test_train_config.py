@@ -30,7 +30,7 @@ def test_defaults_are_the_params_yaml_train_section() -> None:
 def test_each_model_takes_only_its_own_size_arguments() -> None:
     """``-S train.model=seed_report`` alone gives a working configuration: the default cvn2v
     arguments stay under their name."""
-    assert TrainConfig().kwargs == {"width": 16, "depth": 1, "dropout": 0.3}
+    assert TrainConfig().kwargs == {"width": 16, "depth": 1, "head": 64, "dropout": 0.3, "se": False, "spatial": 0}
     for model in ("seed_report", "seed_notebook"):
         cfg = TrainConfig(model=model)
         cfg.validate()

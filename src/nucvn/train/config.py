@@ -44,7 +44,7 @@ BalanceName = Literal["weights", "sampler", "none"]
 LossWeighting = Literal["fixed", "learned"]
 
 DEFAULT_MODEL_KWARGS: dict[str, dict[str, Any]] = {
-    "cvn2v": {"width": 16, "depth": 1, "dropout": 0.3},
+    "cvn2v": {"width": 16, "depth": 1, "head": 64, "dropout": 0.3, "se": False, "spatial": 0},
     "seed_notebook": {},
     "seed_report": {},
 }
