@@ -185,7 +185,7 @@ def _learning_curves(results: dict[str, dict[str, Any]], held: ShardDataset, out
 
     by_config: dict[str, list[tuple[int, dict[str, float]]]] = {}
     for name, r in results.items():
-        if r.get("kind") == "cnn" or "@" in name:
+        if "n_train" in r:
             fig = _score(np.load(out / name / "heldout_scores.npy", allow_pickle=False), r["threshold"], held)
             by_config.setdefault(name.split("@")[0], []).append((int(r["n_train"]), fig))
     written = []
