@@ -93,10 +93,6 @@ def _train_cnn(name: str, cfg: TrainConfig, shards: Path, run_dir: Path) -> dict
     return info
 
 
-def _cnn_scores(run_dir: Path, val: ShardDataset, held: ShardDataset) -> tuple[np.ndarray, np.ndarray, float]:
-    return _scores_of(run_dir / "model", val, held)
-
-
 def _scores_of(model_dir: Path, val: ShardDataset, held: ShardDataset) -> tuple[np.ndarray, np.ndarray, float]:
     """numu_cc scores of a model directory on val and on the held-out sample; inference events/s."""
     model, config = load_model(model_dir)
@@ -150,6 +146,11 @@ def _paired(y: np.ndarray, a: tuple[np.ndarray, float], b: tuple[np.ndarray, flo
     return {"d_auc_err": d_auc[1], "d_bacc_err": d_bacc[1]}
 
 
+def _diff(d: float, err: float) -> str:
+    """A difference with its paired error and significance (none when the error is 0: identical scores)."""
+    return f"{d:+.4f} ± {err:.4f}" + (f" ({d / err:+.1f}σ)" if err > 0 else "")
+
+
 def _table(results: dict[str, dict[str, Any]], held: ShardDataset, out: Path, reference: str | None, n_boot: int) -> str:
     y = E.signal_labels(held.metadata)
     rows = [("| run | model | train events | epochs | train time | params | AUC | balanced accuracy | "
@@ -165,8 +166,7 @@ def _table(results: dict[str, dict[str, Any]], held: ShardDataset, out: Path, re
         if ref_scores is not None and name != reference:
             p = _paired(y, (scores[name], r["threshold"]), ref_scores, n_boot)
             da, db = r["auc"] - ref["auc"], r["bacc"] - ref["bacc"]
-            diff = (f"{da:+.4f} ± {p['d_auc_err']:.4f} ({da / p['d_auc_err']:+.1f}σ) | "
-                    f"{db:+.4f} ± {p['d_bacc_err']:.4f} ({db / p['d_bacc_err']:+.1f}σ)")
+            diff = f"{_diff(da, p['d_auc_err'])} | {_diff(db, p['d_bacc_err'])}"
         else:
             diff = "— | —"
         rows.append(f"| {name} | {r['model']} | {r['n_train']} | {r.get('epochs_run', '')} | "
@@ -258,7 +258,7 @@ def main() -> None:
                 cfg.validate()
                 print(f"{run}: training {cfg.model} ({spec.get('train', {})}) on {n or 'all'} events")
                 info = _train_cnn(run, cfg, args.shards, run_dir)
-                s_val, s_held, rate = _cnn_scores(run_dir, val, held)
+                s_val, s_held, rate = _scores_of(run_dir / "model", val, held)
             np.save(run_dir / "heldout_scores.npy", s_held.astype(np.float32), allow_pickle=False)
             results[run] = info | {"infer_events_per_s": rate, "threshold": _threshold(s_val, val)}
             fig = _score(s_held, results[run]["threshold"], held)

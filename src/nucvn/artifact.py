@@ -34,6 +34,7 @@ from typing import Any
 import safetensors
 import safetensors.torch
 import torch
+from safetensors.torch import load as tensors_from_safetensors_bytes
 
 from nucvn.core.atomic import atomic_write, write_json
 from nucvn.core.errors import NucvnError
@@ -135,7 +136,7 @@ def read_model_dir(model_dir: str | Path) -> tuple[dict[str, torch.Tensor], dict
         raise NucvnError(f"{weights}: sha256 {actual[:16]}... differs from {expected[:16]}... recorded in "
                          f"{MODEL_JSON} (the file was changed or damaged); {_RETRAIN}")
     try:
-        state = safetensors.torch.load(data)  # the safetensors format: raw tensors and a JSON header, no pickle
+        state = tensors_from_safetensors_bytes(data)  # raw tensors and a JSON header: never pickle
     except (safetensors.SafetensorError, ValueError) as exc:
         raise NucvnError(f"{weights}: not a readable safetensors file ({exc}); {_RETRAIN}") from exc
     return state, config

@@ -45,6 +45,10 @@ def test_configurations_are_trained_scored_on_one_held_out_sample_and_tabulated(
     assert "| 60 |" in again.split("default@60 |")[1].split("\n")[0]
     reused = _run(*common, "--run", "default", cwd=tmp_path)
     assert "default: reusing the model trained with the same parameters" in reused
+    added = _run(*common, "--add", "pipeline=out/default/model", cwd=tmp_path)  # an existing model directory
+    row = next(line for line in added.splitlines() if line.startswith("| pipeline |"))
+    assert row.split("|")[7:9] == rows["default"].split("|")[7:9]  # same weights: same AUC and balanced accuracy
+    assert "training" not in added.split("held-out:")[0]
     table = _run(*common, "--table-only", cwd=tmp_path)
     assert table.count("\n| ") >= 4 and "default@60" in table
     assert "learning curve: out/learning_curve_default.png" in table  # default on 60 events and on all
