@@ -1,15 +1,18 @@
 """DVC stage ``evaluate``: report every task of the model on the test split.
 
-Scores the ``test`` split with ``data/model`` and, for each of the model's tasks
-(:func:`nucvn.report.task_report.evaluate_task`; binary tasks at the threshold chosen on ``val``
-in ``metrics/threshold.json``; nothing here chooses anything), writes
+Scores the ``test`` split with ``data/model`` through :mod:`nucvn.study` (the code ``nucvn evaluate``
+runs on any files) and, for each of the model's tasks (binary tasks at the threshold chosen on
+``val`` in ``metrics/threshold.json``; nothing here chooses anything), writes
 
 - ``metrics/test.json``: one block per task with its quality numbers and their errors (so
-  ``dvc metrics diff`` shows every task); ``info/test.json``: the bookkeeping (counts, thresholds,
-  data source, model);
-- ``data/predictions/test.csv``: identity, every task's predictions, and all metadata of each event;
-- ``plots/evaluate/<task>/*.csv``: the tables for ``dvc plots show`` (dvc.yaml ``plots:``), and
-  ``plots/evaluate/<task>/png/*.png``: the same figures drawn with matplotlib.
+  ``dvc metrics diff`` shows every task; binary tasks also on the preselected events, under
+  ``preselected``) and the ``preselection`` block (the fraction of each true category it keeps);
+  ``info/test.json``: the bookkeeping (counts, thresholds, cuts, data source, model);
+- ``data/predictions/test.csv``: identity, every task's predictions, hits, last hit plane, the
+  preselection flag, visible energy and all truth metadata of each event;
+- ``plots/evaluate/<task>/*.csv`` (and ``<task>/preselected/``, ``preselection/``): the tables for
+  ``dvc plots show`` (dvc.yaml ``plots:``), and ``png/`` beside each: the same figures drawn with
+  matplotlib.
 
 Options come from ``params.yaml: evaluate``, binnings from ``bins.yaml``; both are checked (and
 unknown variables refused) before anything is scored.
@@ -20,7 +23,6 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -29,12 +31,12 @@ from nucvn.core.atomic import atomic_dir, write_csv, write_json
 from nucvn.core.errors import NucvnError
 from nucvn.core.params import parse_value
 from nucvn.data.shards import ShardDataset
-from nucvn.inference import load_model, model_tasks, predict, prediction_table
+from nucvn.inference import load_model, model_tasks
 from nucvn.report import evaluation as E
 from nucvn.report.baseline import pixel_charge
-from nucvn.report.plots import save_figure
-from nucvn.report.task_report import EvalContext, TaskReport, evaluate_task
+from nucvn.report.preselection import Preselection
 from nucvn.stage_params import EvaluateParams
+from nucvn.study import run_study, score_events, shard_source
 
 
 def _args(argv: list[str]) -> argparse.Namespace:
@@ -62,12 +64,6 @@ def _thresholds(path: Path) -> dict[str, float]:
         raise NucvnError(f"{path}: not readable ({exc}); run the threshold stage (dvc repro threshold)") from exc
 
 
-def _per_event(data: ShardDataset, fn: Any) -> np.ndarray:
-    """``fn`` of the images, shard by shard in blocks (bounded memory)."""
-    parts = [fn(np.asarray(shard[i : i + 4096])) for shard in data.images for i in range(0, len(shard), 4096)]
-    return np.concatenate(parts) if parts else np.zeros(0)
-
-
 def main(argv: list[str]) -> int:
     args = _args(argv)
     p = read_params(EvaluateParams, "evaluate", args.params)
@@ -75,43 +71,32 @@ def main(argv: list[str]) -> int:
     bins = parse_value(dict(read_yaml(bins_path)), dict[str, list[float]], bins_path.name)
     if "nuenergy" not in bins:
         raise NucvnError(f"{bins_path}: needs a nuenergy binning (every task is reported versus true neutrino energy)")
+    cuts = Preselection(min_hits=p.preselection.min_hits, downstream_planes=p.preselection.downstream_planes,
+                        fiducial=p.preselection.fiducial)
     test = ShardDataset(args.shards, "test")
     if len(test) == 0:
         raise NucvnError(f"{args.shards}: the test split is empty; give preprocess.split.test a positive fraction")
-    meta = test.metadata
-    E.check_variables(meta.columns, bins, p.misid_variable)
+    E.check_variables(test.metadata.columns, bins, p.misid_variables)
     model, config = load_model(args.model_dir)
-    tasks = model_tasks(config)
-    thresholds = _thresholds(args.threshold) if any(t.kind == "binary" for t in tasks) else {}
-    preds = predict(model, config, test, batch_size=p.batch_size, device=p.device, progress=not args.no_progress)
+    thresholds = _thresholds(args.threshold) if any(t.kind == "binary" for t in model_tasks(config)) else {}
+    source = shard_source(test)
+    scored = score_events(model, config, source, cuts=cuts, batch_size=p.batch_size, device=p.device,
+                          progress=not args.no_progress)
     train = ShardDataset(args.shards, "train")
-    source = E.data_source(args.raw)
-    ctx = EvalContext(
-        meta=meta, bins=bins, thresholds=thresholds, misid_variable=p.misid_variable,
-        nhits=_per_event(test, lambda b: E.count_hits([b])).astype(np.int64), charge=_per_event(test, pixel_charge),
-        train_meta=train.metadata, train_charge=_per_event(train, pixel_charge),
-        images=lambda pos: test.batch(pos)[0].numpy(), score_bins=p.score_bins, roc_points=p.roc_points,
-        gallery_events=p.gallery_events, cl=p.confidence_level,
-        footer=f"data: {source} | model: {config['model']} | test split, {len(test)} events")
-    reports: dict[str, TaskReport] = {t.name: evaluate_task(t, preds[t.name], ctx) for t in tasks}
-
-    pred = prediction_table(meta, preds, tasks)
-    pred.insert(pred.columns.get_loc("file") + 2 if "file" in pred.columns else 0, "nhits", ctx.nhits)
-    write_csv(pred, args.predictions)
-
-    def fill(out: Path) -> None:
-        for name, rep in reports.items():
-            for table_name, table in rep.tables.items():
-                write_csv(table, out / name / f"{table_name}.csv")
-            for fig_name, fig in rep.figures():
-                save_figure(fig, out / name / "png" / f"{fig_name}.png")
-
-    atomic_dir(args.plots, fill)
-    write_json({name: rep.info for name, rep in reports.items()} | {"data_source": source, "model": str(config["model"]),
-                                                                    "n_test": len(test)}, args.info)
-    write_json({name: rep.metrics for name, rep in reports.items()}, args.metrics)
-    for name, rep in reports.items():
-        shown = ", ".join(f"{k} {v:.4f}" for k, v in rep.metrics.items() if isinstance(v, float))
+    origin = E.data_source(args.raw)
+    result = run_study(config, scored, thresholds=thresholds, bins=bins, misid_variables=p.misid_variables, cuts=cuts,
+                       images=source.images, train_meta=train.metadata,
+                       train_charge=np.concatenate([pixel_charge(s) for s in train.images] or [np.zeros(0)]),
+                       score_bins=p.score_bins, roc_points=p.roc_points, gallery_events=p.gallery_events,
+                       cl=p.confidence_level,
+                       footer=f"simulation | data: {origin} | model: {config['model']} | {source.description}"
+                       if origin == "sim" else f"data: {origin} | model: {config['model']} | {source.description}")
+    write_csv(result.predictions, args.predictions)
+    atomic_dir(args.plots, result.write_plots)
+    write_json(result.info | {"data_source": origin, "model": str(config["model"]), "n_test": len(test)}, args.info)
+    write_json(result.metrics, args.metrics)
+    for name, block in result.metrics.items():
+        shown = ", ".join(f"{k} {v:.4f}" for k, v in block.items() if isinstance(v, float))
         print(f"evaluate {name}: {shown[:200]}")
     return 0
 

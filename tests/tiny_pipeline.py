@@ -20,11 +20,13 @@ EVAL_PARAMS = {
     "evaluate": {
         "batch_size": 64,
         "device": "cpu",
-        "misid_variable": "nuenergy",
+        "misid_variables": ["nuenergy", "visible_energy"],
         "score_bins": 20,
         "roc_points": 200,
         "gallery_events": 2,
         "confidence_level": 0.6827,
+        "preselection": {"min_hits": 15, "downstream_planes": 0,  # random images light every plane
+                         "fiducial": {"x": [-700, 700], "y": [-700, 700], "z": [100, 5700]}},
     },
 }
 EVAL_BINS = {
@@ -35,6 +37,7 @@ EVAL_BINS = {
     "vtxx": [-800, 0, 800],
     "vtxz": [0, 3000, 6000],
     "nhits": [0, 300, 400, 16000],
+    "visible_energy": [0, 1, 5, 20],
 }
 
 

@@ -18,8 +18,8 @@ from nucvn.data.manifest import DEFAULT_BASE
 from nucvn.report.stats import CriterionName
 
 __all__ = [
-    "SimParams", "UrlParams", "DirParams", "FetchParams", "SplitParams", "SelectionParams",
-    "PreprocessParams", "ThresholdParams", "EvaluateParams", "DEFAULT_BINS",
+    "DetectorResponseParams", "SimParams", "UrlParams", "DirParams", "FetchParams", "SplitParams", "SelectionParams",
+    "PreprocessParams", "ThresholdParams", "EvaluateParams", "PreselectionParams", "DEFAULT_BINS",
 ]
 
 Device = Literal["auto", "cpu", "cuda"]
@@ -30,14 +30,39 @@ def _composition() -> dict[str, float]:
 
 
 @dataclass
+class DetectorResponseParams:
+    """``fetch.sim.detector``: the readout response of the fast simulation, for detector systematics.
+
+    Same names, units and defaults as the fields of :class:`nucvn.sim.detector_params.DetectorParams`
+    (a test keeps them equal; they are repeated, not imported, so that the stages reading this
+    module do not import the simulation). Changing one re-simulates the same generator events and
+    the same particle transport, so a nominal and a varied sample differ only by the response.
+    """
+
+    gain_counts_per_pe: float = field(default=0.55, metadata={"gt": 0})
+    """Calibration scale: digitiser counts per photo-electron."""
+    pe_per_mip_far: float = field(default=25.0, metadata={"gt": 0})
+    """Light yield: photo-electrons of a MIP crossing one cell at its far end."""
+    attenuation_length_cm: float = field(default=1200.0, metadata={"gt": 0})
+    """Effective fibre attenuation length (cm)."""
+    birks_kb_cm_mev: float = field(default=0.01, metadata={"min": 0})
+    """Birks quenching constant kB (cm/MeV)."""
+    noise_pe: float = field(default=2.5, metadata={"min": 0})
+    """Gaussian electronics noise (photo-electrons)."""
+    noise_hits_per_view: float = field(default=3.0, metadata={"min": 0})
+    """Mean number of random noise hits per view image (Poisson)."""
+
+
+@dataclass
 class SimParams:
     """``fetch.sim``: the fast simulation (offline default)."""
 
-    files: int = field(default=10, metadata={"min": 1})
+    files: int = field(default=12, metadata={"min": 1})
     events: int = field(default=10000, metadata={"min": 1})
     seed: int = field(default=1, metadata={"min": 0})
     workers: int = field(default=2, metadata={"min": 1})
     composition: dict[str, float] = field(default_factory=_composition, metadata={"min": 0})
+    detector: DetectorResponseParams = field(default_factory=DetectorResponseParams)
 
 
 @dataclass
@@ -75,9 +100,9 @@ class FetchParams:
 class SplitParams:
     """``preprocess.split``: fractions, renormalised to sum to 1."""
 
-    train: float = field(default=0.8, metadata={"min": 0})
-    val: float = field(default=0.1, metadata={"min": 0})
-    test: float = field(default=0.1, metadata={"min": 0})
+    train: float = field(default=0.67, metadata={"min": 0})
+    val: float = field(default=0.08, metadata={"min": 0})
+    test: float = field(default=0.25, metadata={"min": 0})
 
 
 @dataclass
@@ -122,7 +147,18 @@ class EvaluateParams:
     score_bins: int = field(default=50, metadata={"min": 1})
     roc_points: int = field(default=1000, metadata={"min": 2})
     gallery_events: int = field(default=4, metadata={"min": 0})
-    misid_variable: str = "nuenergy"
+    misid_variables: list[str] = field(default_factory=lambda: ["nuenergy", "visible_energy"])
+    preselection: PreselectionParams = field(default_factory=lambda: PreselectionParams())
+
+
+@dataclass
+class PreselectionParams:
+    """``evaluate.preselection``: the cuts applied before the classifier (:mod:`nucvn.report.preselection`)."""
+
+    min_hits: int = field(default=15, metadata={"min": 0})
+    downstream_planes: int = field(default=2, metadata={"min": 0, "max": 99})
+    fiducial: dict[str, list[float]] = field(
+        default_factory=lambda: {"x": [-700.0, 700.0], "y": [-700.0, 700.0], "z": [100.0, 5700.0]})
 
 
 DEFAULT_BINS: dict[str, list[float]] = {
@@ -134,6 +170,52 @@ DEFAULT_BINS: dict[str, list[float]] = {
     "vtxy": [-800, -600, -400, -200, 0, 200, 400, 600, 800],
     "vtxz": [0, 500, 1000, 1500, 2000, 2500, 3000, 3500, 4000, 4500, 5000, 5500, 6000],
     "nhits": [0, 25, 50, 75, 100, 150, 200, 300, 400, 600, 1000, 16000],
+    "visible_energy": [0, 0.5, 1, 1.5, 2, 2.5, 3, 4, 5, 7, 10, 15, 20, 40],
+    "nproton": [-0.5, 0.5, 1.5, 2.5, 3.5, 5.5, 15.5],
+    "npion": [-0.5, 0.5, 1.5, 2.5, 3.5, 5.5, 15.5],
+    "npizero": [-0.5, 0.5, 1.5, 2.5, 3.5, 5.5, 15.5],
 }
 """Bin edges of efficiency/purity vs each variable (``bins.yaml``): GeV for energies, cm for the
-vertex, pixels (both views) for ``nhits``."""
+vertex, pixels (both views) for ``nhits``, GeV of visible energy for ``visible_energy`` (pixel sum
+calibrated on the train split), and particle counts for ``nproton``, ``npion`` (charged) and
+``npizero`` (simulated files; bins centred on the integers, the last one 6-15)."""
+
+
+def _variations() -> dict[str, dict[str, float]]:
+    return {
+        "calibration_up": {"gain_counts_per_pe": 1.05},
+        "calibration_down": {"gain_counts_per_pe": 0.95},
+        "light_yield_up": {"pe_per_mip_far": 1.10, "gain_counts_per_pe": 0.9091},
+        "light_yield_down": {"pe_per_mip_far": 0.90, "gain_counts_per_pe": 1.1111},
+        "attenuation_short": {"attenuation_length_cm": 0.8},
+        "attenuation_long": {"attenuation_length_cm": 1.2},
+        "birks_up": {"birks_kb_cm_mev": 1.2},
+        "birks_down": {"birks_kb_cm_mev": 0.8},
+        "noise_up": {"noise_pe": 1.2, "noise_hits_per_view": 2.0},
+    }
+
+
+@dataclass
+class SystematicsParams:
+    """``systematics``: the νμ CC selection on simulation with a shifted detector response
+    (:mod:`nucvn.report.systematics`).
+
+    A nominal sample (the response of ``fetch.sim.detector``) and one sample per variation are
+    simulated with the same ``seed`` (a sample the model never saw: training data uses
+    ``fetch.sim.seed``), so they hold the same events. ``variations`` maps a name to the factors
+    applied to :class:`nucvn.sim.detector_params.DetectorParams` float fields; the light-yield
+    variations redo the calibration (gain x 1/factor), so only photo-statistics and threshold
+    effects remain. Field names and factors are checked by the stage, which imports the simulation.
+    """
+
+    events: int = field(default=6000, metadata={"min": 1})
+    """Events per sample, split evenly over ``files`` (rounded up to a multiple of it)."""
+    files: int = field(default=2, metadata={"min": 1})
+    seed: int = field(default=1001, metadata={"min": 0})
+    workers: int = field(default=2, metadata={"min": 1})
+    batch_size: int = field(default=256, metadata={"min": 1})
+    device: Device = "auto"
+    variations: dict[str, dict[str, float]] = field(default_factory=_variations)
+
+
+__all__ += ["SystematicsParams"]

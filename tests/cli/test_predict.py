@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from nucvn.core.events import numu_cc
+from nucvn.core.events import flavour, numu_cc
 from nucvn.data.h5io import open_events
 from nucvn.inference import load_model, predict, predict_scores
 from tiny_pipeline import make_model, make_shards, write_params
@@ -42,7 +42,11 @@ def test_predict_writes_scores_matching_the_library(workspace: Path) -> None:
     assert res.returncode == 0, res.stderr
     assert "predict" in res.stderr and "event" in res.stderr  # the tqdm progress bar
     table = pd.read_csv(out)
-    assert list(table.columns) == [*IDENTITY, GROUPS[0], "numu_cc_selected", *GROUPS[1:], "label", "interaction"]
+    head = [*IDENTITY, GROUPS[0], "numu_cc_selected", *GROUPS[1:], "label", "interaction"]
+    assert list(table.columns[:len(head)]) == head
+    # then the truth the files carry, and the derived labels, for studying the predictions
+    truth = {"nuenergy", "lepenergy", "finalstate", "vtxx", "vtxz", "flavour", "mode", "n_tracks", "lepton_fraction"}
+    assert truth <= set(table.columns[len(head):])
     assert len(table) == 160
     assert [Path(f).name for f in table["file"].unique()] == ["neutrino1.h5", "neutrino2.h5"]
     first = table[table["file"].str.endswith("neutrino1.h5")]
@@ -50,6 +54,9 @@ def test_predict_writes_scores_matching_the_library(workspace: Path) -> None:
     meta = open_events(workspace / "raw" / "neutrino1.h5").read_metadata()
     np.testing.assert_array_equal(first["evt"], meta["evt"])
     np.testing.assert_array_equal(first["label"], numu_cc(meta["interaction"]).astype(int))
+    np.testing.assert_allclose(first["nuenergy"], meta["nuenergy"], rtol=1e-5)  # CSV keeps 6 digits
+    np.testing.assert_array_equal(first["finalstate"], meta["finalstate"])
+    np.testing.assert_array_equal(first["flavour"], flavour(meta["interaction"]))
     np.testing.assert_array_equal(table["numu_cc_selected"], (table["numu_cc_score"] >= 0.5).astype(int))
     # the same scores as the library on the same images (batching must not change them)
     model, config = load_model(workspace / "model")
@@ -67,7 +74,7 @@ def test_predict_chosen_tasks(workspace: Path, tmp_path: Path) -> None:
     res = _nucvn("predict", "--model", str(workspace / "model"), "--files", str(workspace / "raw" / "neutrino1.h5"),
                  "--out", str(out), "--device", "cpu", "--tasks", "nuenergy,mode", "--no-progress")
     assert res.returncode == 0, res.stderr
-    assert list(pd.read_csv(out).columns) == [*IDENTITY, "nuenergy_gev", *GROUPS[6:11], "label", "interaction"]
+    assert list(pd.read_csv(out).columns[:15]) == [*IDENTITY, "nuenergy_gev", *GROUPS[6:11], "label", "interaction"]
     res = _nucvn("predict", "--model", str(workspace / "model"), "--files", str(workspace / "raw" / "neutrino1.h5"),
                  "--out", str(out), "--device", "cpu", "--tasks", "nproton", "--no-progress")
     assert res.returncode == 2 and "--tasks" in res.stderr and "nproton" in res.stderr and "Traceback" not in res.stderr

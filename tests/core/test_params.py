@@ -79,7 +79,7 @@ def _stage(script: str, cwd: Path, *args: str) -> subprocess.CompletedProcess[st
     ("preprocess.py", "preprocess", {"split": 0.8}, "preprocess.split"),
     ("threshold.py", "threshold", {"points": "many"}, "threshold.points"),
     ("fetch.py", "fetch", {"sim": {"files": 0}}, "fetch.sim.files"),
-    ("evaluate.py", "evaluate", {"misid_variable": 3}, "evaluate.misid_variable"),
+    ("evaluate.py", "evaluate", {"misid_variables": 3}, "evaluate.misid_variables"),
 ])
 def test_stage_reports_a_bad_param_in_one_line(tmp_path: Path, script: str, section: str, values: dict[str, Any],
                                                key: str) -> None:
@@ -106,7 +106,7 @@ def test_evaluate_refuses_unknown_bins_variable_before_scoring(tmp_path: Path) -
                  "--threshold", str(tmp_path / "threshold.json"), "--no-progress")
     assert res.returncode == 2 and "Traceback" not in res.stderr
     assert "bins.yaml: unknown variable 'muon_angle'" in res.stderr
-    (tmp_path / "bins.yaml").write_text(yaml.safe_dump({"nuenergy": [0, 5, 80]}))
+    (tmp_path / "bins.yaml").write_text(yaml.safe_dump({"nuenergy": [0, 5, 80], "visible_energy": [0, 5, 80]}))
     res = _stage("evaluate.py", tmp_path, "--shards", str(shards), "--model-dir", str(tmp_path / "no-model"),
                  "--threshold", str(tmp_path / "threshold.json"), "--no-progress")
     assert res.returncode == 2 and "bins.yaml" not in res.stderr and "no-model" in res.stderr, res.stderr

@@ -2,17 +2,26 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import json
+import os
 import re
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import yaml
 from httpserver import FileServer, serve, server  # noqa: F401  (fixtures)
 
 from nucvn.core.errors import NucvnError
 from nucvn.data.fetch import fetch_sim, fetch_url, parse_files, read_manifest, sha256_file
 from nucvn.data.h5io import inspect_file
+from nucvn.sim.detector_params import DetectorParams
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _fetch(server: FileServer, files: list[int] | str, out: Path, **kw: object) -> dict:
@@ -128,6 +137,41 @@ def test_fetch_sim_reuses_same_params_and_replaces_on_change(tmp_path: Path) -> 
     assert sorted(p.name for p in out.iterdir()) == ["MANIFEST.json", "neutrino1.h5", "neutrino2.h5"]
     assert second["files"][0]["sha256"] != first["files"][0]["sha256"]
     assert read_manifest(out) == second
+
+
+def test_fetch_sim_records_the_detector_response_and_resimulates_on_change(tmp_path: Path) -> None:
+    """MANIFEST.json records every detector parameter used; a varied response (+5 % gain) is a new
+    sample (files replaced), and asking for it again reuses it."""
+    out = tmp_path / "raw"
+    nominal = fetch_sim(out, files=1, events=20, seed=4, workers=1, progress=False)
+    assert nominal["parameters"]["detector"] == dataclasses.asdict(DetectorParams())
+    gain = DetectorParams().scaled({"gain_counts_per_pe": 1.05})
+    varied = fetch_sim(out, files=1, events=20, seed=4, workers=1, progress=False, detector_params=gain)
+    assert varied["parameters"]["detector"] == dataclasses.asdict(gain)
+    assert varied["parameters"]["detector"]["gain_counts_per_pe"] == pytest.approx(0.55 * 1.05)
+    assert varied["files"][0]["sha256"] != nominal["files"][0]["sha256"]
+    assert read_manifest(out) == varied
+    stamp = (out / "neutrino1.h5").stat().st_mtime_ns
+    assert fetch_sim(out, files=1, events=20, seed=4, workers=1, progress=False, detector_params=gain) == varied
+    assert (out / "neutrino1.h5").stat().st_mtime_ns == stamp
+
+
+def test_fetch_stage_passes_fetch_sim_detector(tmp_path: Path) -> None:
+    """stages/fetch.py simulates with params.yaml's fetch.sim.detector; a bad value is one line."""
+    sim = {"files": 1, "events": 10, "seed": 2, "workers": 1, "detector": {"gain_counts_per_pe": 0.6}}
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump({"fetch": {"source": "sim", "sim": sim}}))
+    env = os.environ | {"PYTHONPATH": str(REPO / "src")}
+    cmd = [sys.executable, str(REPO / "stages" / "fetch.py")]
+    res = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=300, env=env)
+    assert res.returncode == 0, res.stderr
+    detector = json.loads((tmp_path / "data" / "raw" / "MANIFEST.json").read_text())["parameters"]["detector"]
+    assert detector["gain_counts_per_pe"] == 0.6 and detector["noise_hits_per_view"] == DetectorParams().noise_hits_per_view
+    sim["detector"] = {"gain_counts_per_pe": 0}
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump({"fetch": {"source": "sim", "sim": sim}}))
+    bad = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=300, env=env)
+    assert bad.returncode == 2
+    expected = "stage fetch: error: params.yaml: fetch.sim.detector.gain_counts_per_pe: must be > 0, got 0.0"
+    assert bad.stderr.strip().splitlines() == [expected]
 
 
 def test_url_source_serves_simulated_files(server: FileServer, tmp_path: Path) -> None:

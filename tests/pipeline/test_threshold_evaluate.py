@@ -88,10 +88,13 @@ def test_repro_outputs_noop_and_partial_rerun(repo: Path) -> None:
     test = json.loads((repo / "metrics" / "test.json").read_text())["numu_cc"]
     info_all = json.loads((repo / "info" / "test.json").read_text())
     info = info_all["numu_cc"] | {k: info_all[k] for k in ("model", "data_source", "n_test")}
-    assert set(test) == {"auc", "auc_err", "accuracy", "balanced_accuracy", "balanced_accuracy_err", "efficiency",
-                         "efficiency_lo", "efficiency_hi", "purity", "purity_lo", "purity_hi", "background_rejection",
-                         "fom"}  # quality only, each headline number with its error: dvc exp show
-    assert 0 < test["auc_err"] < 0.2 and 0 < test["balanced_accuracy_err"] < 0.2
+    quality = {"auc", "auc_err", "accuracy", "accuracy_lo", "accuracy_hi", "balanced_accuracy", "balanced_accuracy_err",
+               "efficiency", "efficiency_lo", "efficiency_hi", "purity", "purity_lo", "purity_hi", "background_rejection",
+               "background_rejection_lo", "background_rejection_hi", "fom", "fom_err"}
+    assert set(test) == quality | {"preselected"}  # quality only, each headline number with its error: dvc exp show
+    assert 0 < test["auc_err"] < 0.2 and 0 < test["balanced_accuracy_err"] < 0.2 and 0 < test["fom_err"] < 0.3
+    presel = test.pop("preselected")
+    assert set(presel) == quality
     assert all(isinstance(v, float) for v in test.values())
     assert info["threshold"] == thr["threshold"] and info["model"] == "cvn2v" and info["data_source"] == "sim"
     test |= info
@@ -101,6 +104,20 @@ def test_repro_outputs_noop_and_partial_rerun(repo: Path) -> None:
     assert {"file", "index", "run", "evt", "numu_cc_score", "numu_cc", "nhits", "nuenergy", "interaction"} <= set(pred.columns)
     sel = pred["numu_cc_score"] >= thr["threshold"]
     assert test["efficiency"] == pytest.approx((sel & (pred["numu_cc"] == 1)).sum() / pred["numu_cc"].sum())
+    # the preselected block is the same study on the events the preselection keeps, and the
+    # preselection block says how many of each category it kept
+    kept = pred[pred["preselected"] == 1]
+    assert ((kept["nhits"] >= 15) & kept["vtxz"].between(100, 5700)).all() and len(kept) < len(pred)
+    assert (pred.loc[pred["preselected"] == 0, "vtxz"].between(100, 5700) == False).all()  # noqa: E712
+    ksel, ksig = kept["numu_cc_score"] >= thr["threshold"], kept["numu_cc"] == 1
+    assert presel["efficiency"] == pytest.approx((ksel & ksig).sum() / ksig.sum())
+    block = json.loads((repo / "metrics" / "test.json").read_text())["preselection"]
+    sig = pred["numu_cc"] == 1
+    assert block["efficiency"] == pytest.approx(ksig.sum() / sig.sum())
+    assert block["efficiency_lo"] < block["efficiency"] <= block["efficiency_hi"]
+    model = json.loads((repo / "data" / "model" / "model.json").read_text())
+    assert model["visible_energy"]["fitted_on"] == "train split" and model["visible_energy"]["slope"] != 0
+    assert (pred["visible_energy"] >= 0).all() and pred["visible_energy"].nunique() > 10
     files = {p.name for p in (repo / "plots" / "evaluate" / "numu_cc").iterdir()}
     assert {"roc.csv", "scores.csv", "confusion.csv", "eff_by_mode.csv", "eff_by_finalstate.csv", "misid_vs_nuenergy.csv",
             "eff_vs_nuenergy.csv", "eff_vs_nhits.csv", "eff_vs_inelasticity.csv", "png"} <= files

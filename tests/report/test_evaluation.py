@@ -96,8 +96,11 @@ def test_evaluate_tables_and_metrics(sample) -> None:
     assert hist["numu_cc_count"].sum() == y.sum()
     # mode efficiencies add up to the overall signal efficiency
     by_mode = ev.tables["eff_by_mode"]
-    assert list(by_mode["mode"]) == ["QE", "RES", "DIS", "other"]
+    assert list(by_mode["mode"]) == ["QE", "RES", "DIS", "MEC", "COH", "other"]
     assert by_mode["efficiency_k"].sum() == np.sum(sel & y)
+    # files without the generator's mode: MEC and coherent stay together in "other"
+    assert list(by_mode["efficiency_n"][3:5]) == [0, 0]
+    assert by_mode["efficiency_n"][5] == np.sum(y & (mode(df["interaction"]) == 3))
     qe = y & (mode(df["interaction"]) == 0)
     assert by_mode["efficiency_n"][0] == qe.sum()
     fs = ev.tables["eff_by_finalstate"]
@@ -127,16 +130,12 @@ def test_evaluate_errors(sample) -> None:
     _, df, s = sample
     with pytest.raises(NucvnError, match="scores"):
         E.evaluate(s[:10], df, threshold=0.5, bins=BINS)
-    with pytest.raises(NucvnError, match="misid_variable"):
+    with pytest.raises(NucvnError, match="misid_variables"):
         E.evaluate(s, df, threshold=0.5, bins={"lepenergy": [0, 1, 2]})
 
 
-def test_predictions_table_and_wrong_events(sample) -> None:
+def test_most_confidently_wrong_events(sample) -> None:
     _, df, s = sample
-    pred = E.predictions_table(df, s, threshold=0.5)
-    assert list(pred.columns[:8]) == ["run", "subrun", "evt", "cycle", "subevt", "score", "label", "selected"]
-    assert set(df.columns) <= set(pred.columns)
-    np.testing.assert_allclose(pred["score"], s)
     wrong = E.most_confidently_wrong(E.signal_labels(df), s, threshold=0.5, n=4)
     assert list(wrong["kind"]) == ["false positive"] * 4 + ["false negative"] * 4
     y = E.signal_labels(df)
@@ -165,3 +164,18 @@ def test_summary_metrics_carry_the_errors_of_auc_and_balanced_accuracy() -> None
     assert errs[0][0] / errs[1][0] == pytest.approx(4, rel=0.25) and errs[0][1] / errs[1][1] == pytest.approx(4, rel=0.25)
     everything = summary_metrics(y, np.ones(y.size), threshold=0.5)  # a cut that keeps all: rates 1 and 0
     assert everything["balanced_accuracy"] == 0.5 and 0 < everything["balanced_accuracy_err"] < 0.01
+
+
+def test_generator_mode_splits_other_into_mec_and_coherent(sample) -> None:
+    _, df, s = sample
+    df = df.copy()
+    other = mode(df["interaction"]) == 3
+    rng = np.random.default_rng(0)
+    df["raw_mode"] = np.where(other, rng.choice([3, 4], size=len(df)), mode(df["interaction"]))  # 3 COH, 4 MEC
+    names = E.cc_mode_names(df)
+    assert set(names[other]) == {"MEC", "COH"}
+    assert np.all((names[other] == "COH") == (df["raw_mode"].to_numpy()[other] == 3))
+    by_mode = E.evaluate(s, df, threshold=0.5, bins=BINS).tables["eff_by_mode"].set_index("mode")
+    y = E.signal_labels(df)
+    assert by_mode.loc["other", "efficiency_n"] == 0
+    assert by_mode.loc["MEC", "efficiency_n"] + by_mode.loc["COH", "efficiency_n"] == np.sum(y & other)

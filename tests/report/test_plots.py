@@ -94,7 +94,7 @@ def test_category_and_finalstate_figures(evaluation) -> None:
     ev = evaluation[0]
     fig = P.category_figure(ev.tables["eff_by_mode"], "mode", xlabel="true interaction mode", title="by mode", footer=FOOTER)
     ticks = [t.get_text() for t in fig.axes[0].get_xticklabels()]
-    assert [t.split("\n")[0] for t in ticks] == ["QE", "RES", "DIS", "other"]
+    assert [t.split("\n")[0] for t in ticks] == ["QE", "RES", "DIS", "MEC", "COH", "other"]
     assert "efficiency" in fig.axes[0].get_ylabel()
     fig2 = P.finalstate_figure(ev.tables["eff_by_finalstate"], footer=FOOTER)
     assert fig2.axes[0].get_xlabel() == "number of true final-state tracks"
@@ -139,7 +139,7 @@ def test_gallery_layout_and_save(evaluation, tmp_path: Path) -> None:
 def test_evaluation_figures_cover_every_table(evaluation) -> None:
     ev = evaluation[0]
     figs = dict(P.evaluation_figures(ev.tables, auc=ev.metrics["auc"], threshold=0.5, working_point=None, footer=FOOTER,
-                                misid_variable="nuenergy", misid_categories=E.MISID_CATEGORIES))
+                                misid_categories=E.MISID_CATEGORIES))
     assert set(figs) == set(ev.tables)
     for name, fig in figs.items():
         assert FOOTER in _texts(fig), name

@@ -24,6 +24,7 @@ __all__ = ["COMMANDS", "main"]
 COMMANDS: dict[str, tuple[str, str]] = {
     "inspect": ("nucvn.cli.inspect", "summarise event files; draw one event"),
     "predict": ("nucvn.cli.predict", "score event files with a trained model; write a CSV"),
+    "evaluate": ("nucvn.cli.evaluate", "the evaluate stage's metrics and plots for any event files"),
     "simulate": ("nucvn.sim.cli_simulate", "write simulated neutrinoN.h5 files (fast simulation)"),
     "validate-sim": ("nucvn.sim.validate", "simulate samples and write validation plots + summary.json"),
 }

@@ -7,8 +7,11 @@ file), the event identity keys the files carry (``run``, ``subrun``, ``evt``, ``
 ``subevt``), then one column group per task (``--tasks``, default all of the model's; names from
 :meth:`nucvn.tasks.base.Task.prediction_columns`: ``numu_cc_score``, ``flavour_p_<class>``,
 ``nuenergy_gev``, ``lepton_fraction_pred``, ...), with ``<task>_selected`` after each binary task's score
-when a threshold is given; then the true ``label`` (1 = νμ CC) and ``interaction`` code taken
-from the files.
+when a threshold is given; then the truth the files carry, for studies of the predictions: the
+true ``label`` (1 = νμ CC), ``interaction``, and every other metadata key of the files (energies,
+final state, vertex, particle counts of simulated files, ...) with the derived labels of
+:mod:`nucvn.data.labels` (``flavour``, ``mode``, ``n_tracks``, ``n_showers``, ``lepton_fraction``;
+a simulated file's own ``mode`` key becomes ``raw_mode``). Only keys every file carries are written.
 A model whose ``model.safetensors`` differs from the sha256 in its ``model.json`` is refused
 (:func:`nucvn.artifact.read_model_dir`), so damaged weights never produce scores.
 """
@@ -27,6 +30,7 @@ from nucvn.core.atomic import write_csv
 from nucvn.report.evaluation import IDENTITY_COLUMNS
 from nucvn.core.events import numu_cc
 from nucvn.data.h5io import open_events
+from nucvn.data.labels import labelled_metadata
 from nucvn.core.progress import progress_bar
 
 __all__ = ["add_arguments", "run", "read_thresholds"]
@@ -87,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
     tasks = [t for n in names for t in model.tasks if t.name == n]
     binary = [t.name for t in tasks if t.kind == "binary"]
     thresholds = {} if args.threshold is None else read_thresholds(args.threshold, binary)
-    keys = [k for k in ("interaction", *IDENTITY_COLUMNS) if k in reader.common_keys()]
+    keys = list(reader.common_keys())
     frames: list[pd.DataFrame] = []
     with progress_bar(total=reader.n_events, unit="event", unit_scale=True, desc="predict", disable=args.no_progress) as bar:
         for chunk in reader.iter_chunks(args.batch_size, keys=keys):
@@ -104,6 +108,9 @@ def run(args: argparse.Namespace) -> int:
                     frame.insert(after, f"{t.name}_selected", (preds[t.name] >= thresholds[t.name]).astype(np.int8))
             frame["label"] = numu_cc(chunk.meta["interaction"]).astype(np.int8)
             frame["interaction"] = chunk.meta["interaction"].to_numpy()
+            truth = labelled_metadata(chunk.meta, file=str(chunk.path), start=chunk.start)
+            truth = truth.drop(columns=[c for c in (*IDENTITY_COLUMNS, "numu_cc", "interaction") if c in truth.columns])
+            frame = pd.concat([frame, truth], axis=1)
             frames.append(frame)
             bar.update(len(chunk))
     out = write_csv(pd.concat(frames, ignore_index=True), args.out)

@@ -17,12 +17,13 @@ always describes a complete data set; the preprocess stage gets its inputs from
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import shutil
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nucvn.data.fetch_dir import fetch_dir
 from nucvn.data.fetch_url import DEFAULT_BASE, fetch_url
@@ -36,6 +37,9 @@ __all__ = [
     "fetch_url", "fetch_sim", "fetch_dir",
 ]
 
+if TYPE_CHECKING:
+    from nucvn.sim.detector_params import DetectorParams
+
 _SIM_TMP = ".sim.tmp"
 
 
@@ -48,18 +52,26 @@ def fetch_sim(
     workers: int = 1,
     composition: Mapping[str, float] | None = None,
     progress: bool = True,
+    detector_params: DetectorParams | None = None,
 ) -> dict[str, Any]:
     """Simulate ``files`` files of ``events`` events into ``out_dir`` (``nucvn.sim``); return the manifest.
 
-    If the previous manifest records the same parameters and every file still matches its size
-    and sha256, nothing is simulated again (stray files are still removed). New files are
-    simulated into a temporary directory and moved into place only when all are written.
+    ``detector_params`` sets the detector response (default: :class:`DetectorParams` defaults); a
+    variation of it re-simulates the same generator events and transport. The manifest records
+    every detector parameter used under ``parameters.detector``, so a sample made with another
+    response is never mistaken for this one. If the previous manifest records the same parameters
+    and every file still matches its size and sha256, nothing is simulated again (stray files are
+    still removed). New files are simulated into a temporary directory and moved into place only
+    when all are written.
     """
+    from nucvn.sim.detector_params import DetectorParams
     from nucvn.sim.simulate import simulate_files
 
+    dparams = detector_params if detector_params is not None else DetectorParams()
     # The files do not depend on the number of workers (byte-identical), so it is not recorded.
     params = {"files": files, "events": events, "seed": seed,
-              "composition": dict(composition) if composition is not None else None}
+              "composition": dict(composition) if composition is not None else None,
+              "detector": dataclasses.asdict(dparams)}
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     old = read_manifest(out_dir) or {}
@@ -71,7 +83,7 @@ def fetch_sim(
     shutil.rmtree(tmp, ignore_errors=True)
     try:
         paths = simulate_files(tmp, files=files, events=events, seed=seed, workers=workers,
-                               composition=composition, first_index=1, progress=progress)
+                               composition=composition, first_index=1, progress=progress, detector_params=dparams)
         (out_dir / MANIFEST).unlink(missing_ok=True)
         entries = []
         for p in sorted(paths, key=lambda q: int(re.sub(r"\D", "", q.name) or 0)):

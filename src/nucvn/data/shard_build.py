@@ -33,6 +33,7 @@ from nucvn.core.atomic import disk_errors
 from nucvn.core.errors import NucvnError
 from nucvn.data.manifest import sha256_file
 from nucvn.data.h5io import META_DTYPES, EventChunk, EventReader, FileInfo, inspect_file
+from nucvn.data.labels import label_columns
 from nucvn.core.progress import progress_bar
 from nucvn.data.shard_dedup import DuplicateLog, IdentitySet, duplicate_files
 from nucvn.data.shard_format import FORMAT_VERSION, IDENTITY_KEYS, LABEL_COLUMNS, SPLITS
@@ -116,13 +117,11 @@ def _event_meta(chunk: EventChunk, keys: Sequence[str], dtype: np.dtype, inter: 
     meta = np.zeros(len(chunk), dtype=dtype)
     for k in keys:
         meta[f"raw_{k}" if k in LABEL_COLUMNS else k] = chunk.meta[k].to_numpy()
-    lep, nu = chunk.meta["lepenergy"].to_numpy(), chunk.meta["nuenergy"].to_numpy()
-    meta["numu_cc"] = ev.numu_cc(inter)
-    meta["flavour"] = ev.flavour(inter)
-    meta["mode"] = ev.mode(inter)
-    fs = chunk.meta["finalstate"].to_numpy() if "finalstate" in keys else np.full(len(chunk), -1)
-    meta["n_tracks"], meta["n_showers"] = ev.n_tracks(fs), ev.n_showers(fs)
-    meta["lepton_fraction"] = ev.lepton_fraction(lep, nu)
+    raw = {"interaction": inter, "lepenergy": chunk.meta["lepenergy"].to_numpy(), "nuenergy": chunk.meta["nuenergy"].to_numpy()}
+    if "finalstate" in keys:
+        raw["finalstate"] = chunk.meta["finalstate"].to_numpy()
+    for name, values in label_columns(raw).items():
+        meta[name] = values
     meta["file"] = chunk.path.name
     meta["index"] = np.arange(chunk.start, chunk.start + len(chunk))
     return meta

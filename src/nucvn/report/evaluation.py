@@ -22,7 +22,7 @@ import pandas as pd
 
 from nucvn.core import events as ev
 from nucvn.report import stats as m
-from nucvn.report.uncertainty import auc_and_error, balanced_accuracy_error
+from nucvn.report.uncertainty import auc_and_error, balanced_accuracy_error, fom_error
 from nucvn.core.errors import NucvnError
 from nucvn.data.manifest import read_manifest
 from nucvn.data.h5io import META_DTYPES
@@ -45,11 +45,11 @@ __all__ = [
     "roc_table",
     "confusion_table",
     "summary_metrics",
-    "predictions_table",
     "most_confidently_wrong",
     "Evaluation",
     "evaluate",
     "data_source",
+    "cc_mode_names",
     "check_variables",
 ]
 
@@ -58,8 +58,13 @@ CATEGORIES: tuple[str, ...] = ("numu_cc", "nue_cc", "nutau_cc", "nc", "cosmic", 
 BACKGROUNDS: tuple[str, ...] = CATEGORIES[1:]
 MISID_CATEGORIES: tuple[str, ...] = ("nc", "nue_cc", "nutau_cc")
 """Backgrounds whose mis-identification rate vs energy is reported."""
-MODE_NAMES: dict[int, str] = {ev.Mode.QE: "QE", ev.Mode.RES: "RES", ev.Mode.DIS: "DIS", ev.Mode.OTHER: "other"}
-"""CC interaction modes (signal events are νμ CC, so NC never occurs among them)."""
+MODE_NAMES: tuple[str, ...] = ("QE", "RES", "DIS", "MEC", "COH", "other")
+"""Rows of the efficiency-by-mode table. The files' interaction code says QE, RES, DIS or "other"
+(FORMAT.md: coherent pion production and MEC/2p2h together); simulated files also carry the
+generator's ``mode`` (stored as ``raw_mode`` in the shards), which splits "other" into MEC and
+COH, so there "other" is empty, and in the real files MEC and COH are."""
+_GEN_MODE_NAMES: dict[int, str] = {0: "QE", 1: "RES", 2: "DIS", 3: "COH", 4: "MEC"}
+"""The simulation's generator modes (:class:`nucvn.sim.xsec.GenMode`) by code."""
 IDENTITY_COLUMNS: tuple[str, ...] = ("file", "index", "run", "subrun", "evt", "cycle", "subevt")
 
 
@@ -101,6 +106,23 @@ def variable_values(meta: pd.DataFrame, name: str, *, nhits: npt.ArrayLike | Non
 
 
 _DERIVED = {"lepton_fraction": ev.lepton_fraction, "inelasticity": ev.inelasticity}
+PROVIDED: tuple[str, ...] = ("nhits", "visible_energy")
+"""Variables that are not metadata: the hit count (given apart) and the visible energy (a column
+the evaluation adds when the model records its calibration, :mod:`nucvn.report.visible_energy`)."""
+
+
+def cc_mode_names(meta: pd.DataFrame) -> npt.NDArray[np.object_]:
+    """:data:`MODE_NAMES` entry of each CC event (``none`` for NC, cosmic and "other"): from the
+    generator's mode where the files carry it (MEC and COH apart), else from the interaction code."""
+    modes = ev.mode(_interaction(meta))
+    names = np.array([{ev.Mode.QE: "QE", ev.Mode.RES: "RES", ev.Mode.DIS: "DIS", ev.Mode.OTHER: "other"}.get(int(v), "none")
+                      for v in modes], dtype=object)
+    raw = "raw_mode" if "raw_mode" in meta.columns else None
+    if raw is not None:
+        gen = meta[raw].to_numpy().astype(np.int64)
+        other = names == "other"
+        names[other] = np.array([_GEN_MODE_NAMES.get(int(g), "other") for g in gen[other]], dtype=object)
+    return names
 
 
 def _available(meta: pd.DataFrame, name: str, nhits: npt.ArrayLike | None) -> bool:
@@ -109,7 +131,7 @@ def _available(meta: pd.DataFrame, name: str, nhits: npt.ArrayLike | None) -> bo
     return name in meta.columns or (name in _DERIVED and {"lepenergy", "nuenergy"} <= set(meta.columns))
 
 
-def check_variables(columns: Iterable[str], bins: Mapping[str, Sequence[float]], misid_variable: str) -> None:
+def check_variables(columns: Iterable[str], bins: Mapping[str, Sequence[float]], misid_variables: Sequence[str]) -> None:
     """Refuse, before anything is scored, a binning of a variable nucvn does not know and a
     mis-identification variable without a binning.
 
@@ -118,15 +140,15 @@ def check_variables(columns: Iterable[str], bins: Mapping[str, Sequence[float]],
     known variable that this data lacks (e.g. ``vtxx`` in files without vertices) is not an error:
     :func:`evaluate` leaves its plot out and says so.
     """
-    known = set(columns) | set(META_DTYPES) | set(_DERIVED) | {"nhits"}
+    known = set(columns) | set(META_DTYPES) | set(_DERIVED) | set(PROVIDED)
     unknown = sorted(set(bins) - known)
     if unknown:
         raise NucvnError(f"bins.yaml: unknown variable {unknown[0]!r}; known: {', '.join(sorted(known))}")
     for name, edges in bins.items():
         _edges(edges, name)
-    if misid_variable not in bins:
-        raise NucvnError(f"evaluate.misid_variable: {misid_variable!r} has no binning in bins.yaml; "
-                         f"choose one of {', '.join(bins)}")
+    for name in misid_variables:
+        if name not in bins:
+            raise NucvnError(f"evaluate.misid_variables: {name!r} has no binning in bins.yaml; choose among {', '.join(bins)}")
 
 
 def count_hits(batches: Iterable[npt.ArrayLike]) -> npt.NDArray[np.int64]:
@@ -259,14 +281,17 @@ def confusion_table(cats: npt.ArrayLike, selected: npt.ArrayLike) -> pd.DataFram
 
 
 def summary_metrics(is_signal: npt.ArrayLike, scores: npt.ArrayLike, *, threshold: float, cl: float = m.ONE_SIGMA) -> dict[str, float | int]:
-    """AUC (with DeLong's standard error), accuracy, balanced accuracy (with its binomial standard
-    error), efficiency and purity (with Clopper-Pearson intervals), background rejection and fom
-    at ``threshold``, with the event counts (:mod:`nucvn.report.uncertainty`)."""
+    """AUC (with DeLong's standard error), balanced accuracy (with its binomial standard error),
+    accuracy, efficiency, purity and background rejection (with Clopper-Pearson intervals) and fom
+    (with its delta-method error) at ``threshold``, with the event counts
+    (:mod:`nucvn.report.uncertainty`): every number a ``dvc metrics diff`` shows has its error."""
     y = np.asarray(is_signal, dtype=bool)
     s = np.asarray(scores, dtype=np.float64)
     c = m.confusion_counts(y, s, threshold)
     eff_lo, eff_hi = m.clopper_pearson(int(c.tp), int(c.n_signal), cl) if c.n_signal else (0.0, 1.0)
     pur_lo, pur_hi = m.clopper_pearson(int(c.tp), int(c.n_selected), cl) if c.n_selected else (0.0, 1.0)
+    acc_lo, acc_hi = m.clopper_pearson(int(c.tp + c.tn), int(y.size), cl) if y.size else (0.0, 1.0)
+    rej_lo, rej_hi = m.clopper_pearson(int(c.tn), int(c.n_background), cl) if c.n_background else (0.0, 1.0)
     auc, auc_err = auc_and_error(y, s)
     bacc_err = balanced_accuracy_error(float(m.efficiency(c)), int(c.n_signal), float(m.background_rejection(c)),
                                        int(c.n_background))
@@ -274,6 +299,8 @@ def summary_metrics(is_signal: npt.ArrayLike, scores: npt.ArrayLike, *, threshol
         "auc": auc,
         "auc_err": auc_err,
         "accuracy": float(m.accuracy(c)),
+        "accuracy_lo": float(acc_lo),
+        "accuracy_hi": float(acc_hi),
         "balanced_accuracy": float(m.balanced_accuracy(c)),
         "balanced_accuracy_err": bacc_err,
         "efficiency": float(m.efficiency(c)),
@@ -283,7 +310,10 @@ def summary_metrics(is_signal: npt.ArrayLike, scores: npt.ArrayLike, *, threshol
         "purity_lo": float(pur_lo),
         "purity_hi": float(pur_hi),
         "background_rejection": float(m.background_rejection(c)),
+        "background_rejection_lo": float(rej_lo),
+        "background_rejection_hi": float(rej_hi),
         "fom": float(m.figure_of_merit(c)),
+        "fom_err": fom_error(int(c.tp), int(c.n_signal), int(c.n_selected)),
         "threshold": float(threshold),
         "n_test": int(y.size),
         "n_signal": int(y.sum()),
@@ -291,22 +321,6 @@ def summary_metrics(is_signal: npt.ArrayLike, scores: npt.ArrayLike, *, threshol
         "confidence_level": float(cl),
     }
     return {k: (None if isinstance(v, float) and not np.isfinite(v) else v) for k, v in out.items()}  # type: ignore[misc]
-
-
-def predictions_table(meta: pd.DataFrame, scores: npt.ArrayLike, *, threshold: float) -> pd.DataFrame:
-    """Identity columns first, then ``score``, ``label`` (1 = νμ CC), ``selected``, ``category``
-    and every metadata column."""
-    s = np.asarray(scores, dtype=np.float64)
-    if len(s) != len(meta):
-        raise NucvnError(f"got {len(s)} scores for {len(meta)} events")
-    ident = [c for c in IDENTITY_COLUMNS if c in meta.columns]
-    rest = [c for c in meta.columns if c not in ident]
-    out = meta[ident].copy()
-    out["score"] = s
-    out["label"] = signal_labels(meta).astype(np.int8)
-    out["selected"] = (s >= threshold).astype(np.int8)
-    out["category"] = categories(meta)
-    return pd.concat([out, meta[rest].reset_index(drop=True)], axis=1)
 
 
 def most_confidently_wrong(is_signal: npt.ArrayLike, scores: npt.ArrayLike, *, threshold: float, n: int) -> pd.DataFrame:
@@ -339,7 +353,7 @@ def evaluate(
     *,
     threshold: float,
     bins: Mapping[str, Sequence[float]],
-    misid_variable: str = "nuenergy",
+    misid_variables: Sequence[str] = ("nuenergy",),
     nhits: npt.ArrayLike | None = None,
     score_bins: int = 50,
     roc_points: int = 1000,
@@ -351,7 +365,7 @@ def evaluate(
     ``bins`` maps variable names to bin edges; a variable is skipped (and listed in
     ``skipped_variables``) when the metadata lacks it (e.g. ``vtxx`` in files without vertex
     information) or, for ``nhits``, when no hit counts are given. Table names: ``roc``, ``scores``, ``confusion``, ``eff_vs_<variable>``,
-    ``eff_by_mode``, ``eff_by_finalstate``, ``misid_vs_<misid_variable>``. ``is_signal`` is the
+    ``eff_by_mode``, ``eff_by_finalstate``, ``misid_vs_<variable>`` for each of ``misid_variables``. ``is_signal`` is the
     binary task's label (its :meth:`~nucvn.tasks.base.Task.targets`); without it, νμ CC.
     """
     s = np.asarray(scores, dtype=np.float64).reshape(-1)
@@ -373,15 +387,14 @@ def evaluate(
             skipped.append(var)
             continue
         t[f"eff_vs_{var}"] = rate_vs_table(variable_values(meta, var, nhits=nhits), y, sel, edges, variable=var, cl=cl)
-    modes = ev.mode(_interaction(meta))
-    mode_names = np.array([MODE_NAMES.get(int(v), "none") for v in modes], dtype=object)
-    t["eff_by_mode"] = category_table(mode_names[y], sel[y], list(MODE_NAMES.values()), column="mode", cl=cl)
+    t["eff_by_mode"] = category_table(cc_mode_names(meta)[y], sel[y], list(MODE_NAMES), column="mode", cl=cl)
     t["eff_by_finalstate"] = finalstate_table(meta, y, sel, cl=cl)
-    if misid_variable not in bins:
-        raise NucvnError(f"evaluate.misid_variable: {misid_variable!r} has no binning in bins.yaml")
-    t[f"misid_vs_{misid_variable}"] = misid_table(
-        variable_values(meta, misid_variable, nhits=nhits), cats, sel, bins[misid_variable], variable=misid_variable, cl=cl
-    )
+    for var in misid_variables:
+        if var not in bins:
+            raise NucvnError(f"evaluate.misid_variables: {var!r} has no binning in bins.yaml")
+        if not _available(meta, var, nhits):
+            continue
+        t[f"misid_vs_{var}"] = misid_table(variable_values(meta, var, nhits=nhits), cats, sel, bins[var], variable=var, cl=cl)
     result.skipped_variables = skipped
     result.metrics["n_by_category"] = {c: int(np.sum(cats == c)) for c in CATEGORIES if np.any(cats == c)}
     return result

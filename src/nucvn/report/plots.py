@@ -51,6 +51,10 @@ VARIABLE_LABELS: dict[str, str] = {
     "vtxy": "true vertex y (cm)",
     "vtxz": "true vertex z (cm)",
     "nhits": "number of hit pixels (both views)",
+    "visible_energy": r"visible energy $E_\mathrm{vis}$ (GeV, pixel sum calibrated on the train split)",
+    "nproton": "number of final-state protons",
+    "npion": r"number of final-state charged pions $\pi^\pm$",
+    "npizero": r"number of final-state $\pi^0$",
 }
 """Axis label, with unit, of each variable the evaluation bins in."""
 
@@ -93,11 +97,11 @@ def _figure(footer: str, size: tuple[float, float] = (6.4, 4.6)) -> tuple[Figure
 
 
 def _scale_x(ax: Axes, table: pd.DataFrame) -> bool:
-    """Symmetric-log x axis (linear below 1) when the bin edges span more than two decades, as the
-    energy binnings do; returns whether it did."""
+    """Symmetric-log x axis (linear below 1) when the positive bin edges span a factor of 30 or
+    more, as the energy binnings do (0.5-40 GeV, 0.25-80 GeV); returns whether it did."""
     edges = np.concatenate([table["bin_low"].to_numpy(), table["bin_high"].to_numpy()[-1:]]).astype(np.float64)
     positive = edges[edges > 0]
-    if positive.size and np.all(edges >= 0) and positive.max() / positive.min() >= 100:
+    if positive.size and np.all(edges >= 0) and positive.max() / positive.min() >= 30:
         ax.set_xscale("symlog", linthresh=1.0, linscale=0.5)
         return True
     return False
@@ -206,7 +210,8 @@ def rate_vs_figure(table: pd.DataFrame, variable: str, *, footer: str = "", rate
     return fig
 
 
-def category_figure(table: pd.DataFrame, column: str, *, xlabel: str, title: str, footer: str = "", rate: str = "efficiency") -> Figure:
+def category_figure(table: pd.DataFrame, column: str, *, xlabel: str, title: str, footer: str = "", rate: str = "efficiency",
+                    ylabel: str | None = None) -> Figure:
     """A rate per category (e.g. efficiency per interaction mode) with error bars and the number
     of events in each category."""
     fig, ax = _figure(footer)
@@ -214,7 +219,7 @@ def category_figure(table: pd.DataFrame, column: str, *, xlabel: str, title: str
     _errorbar(ax, x.astype(np.float64), table, rate, xerr=None, label=rate, colour="C0")
     ax.set_xticks(x, [f"{c}\n(n={n})" for c, n in zip(table[column], table[f"{rate}_n"])])
     ax.set_xlabel(xlabel)
-    ax.set_ylabel(r"$\nu_\mu$ CC efficiency" if rate == "efficiency" else rate)
+    ax.set_ylabel(ylabel or (r"$\nu_\mu$ CC efficiency" if rate == "efficiency" else rate))
     ax.set_ylim(0, 1.05)
     ax.set_title(title)
     ax.grid(alpha=0.3, axis="y")
@@ -240,9 +245,11 @@ def finalstate_figure(table: pd.DataFrame, *, footer: str = "") -> Figure:
     return fig
 
 
-def misid_figure(table: pd.DataFrame, variable: str, *, which: Sequence[str], footer: str = "") -> Figure:
-    """Fraction of each background category selected as νμ CC vs a variable, with the bin
-    boundaries drawn (symmetric-log x axis for wide energy binnings)."""
+def misid_figure(table: pd.DataFrame, variable: str, *, which: Sequence[str], footer: str = "", ylabel: str | None = None,
+                 title: str | None = None) -> Figure:
+    """Fraction of each background category selected as νμ CC vs a variable (or, with ``ylabel``
+    and ``title``, any per-category pass fraction), with the bin boundaries drawn (symmetric-log x
+    axis for wide energy binnings)."""
     fig, ax = _figure(footer)
     x = table[variable].to_numpy(dtype=np.float64)
     log = _scale_x(ax, table)
@@ -255,9 +262,9 @@ def misid_figure(table: pd.DataFrame, variable: str, *, which: Sequence[str], fo
     edges = np.concatenate([table["bin_low"].to_numpy(), table["bin_high"].to_numpy()[-1:]])
     for e in edges:
         ax.axvline(e, color="0.85", lw=0.6, zorder=0)  # bin boundaries
-    ax.set_ylabel(r"mis-identification rate (selected as $\nu_\mu$ CC)")
+    ax.set_ylabel(ylabel or r"mis-identification rate (selected as $\nu_\mu$ CC)")
     ax.set_ylim(0, 1.05)
-    ax.set_title(f"Background mis-identification vs {variable}")
+    ax.set_title(title or f"Background mis-identification vs {variable}")
     ax.legend(loc="upper right")
     ax.grid(alpha=0.3)
     return fig
@@ -289,20 +296,20 @@ def evaluation_figures(
     threshold: float,
     working_point: tuple[float, float] | None,
     footer: str,
-    misid_variable: str,
     misid_categories: Sequence[str],
 ) -> Iterator[tuple[str, Figure]]:
     """Every figure of an evaluation (:func:`nucvn.report.evaluation.evaluate` tables) as ``(table name,
     figure)``, built one at a time so the caller can save and close each before the next."""
     t = tables
-    misid = f"misid_vs_{misid_variable}"
     yield "roc", roc_figure(t["roc"], auc=auc, footer=footer, working_point=working_point)
     yield "scores", score_figure(t["scores"], threshold=threshold, footer=footer)
     yield "confusion", confusion_figure(t["confusion"], footer=footer)
     yield "eff_by_mode", category_figure(t["eff_by_mode"], "mode", xlabel=r"true interaction mode ($\nu_\mu$ CC)",
                                          title="Efficiency by true interaction mode", footer=footer)
     yield "eff_by_finalstate", finalstate_figure(t["eff_by_finalstate"], footer=footer)
-    yield misid, misid_figure(t[misid], misid_variable, which=misid_categories, footer=footer)
+    for name, table in t.items():
+        if name.startswith("misid_vs_"):
+            yield name, misid_figure(table, name.removeprefix("misid_vs_"), which=misid_categories, footer=footer)
     for name, table in t.items():
         if name.startswith("eff_vs_"):
             yield name, rate_vs_figure(table, name.removeprefix("eff_vs_"), footer=footer)

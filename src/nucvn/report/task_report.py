@@ -22,7 +22,7 @@ the task's info.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -40,11 +40,12 @@ from nucvn.report.gallery import gallery_figure
 from nucvn.report.regression import regression_figures, regression_report
 from nucvn.tasks.base import Task
 
-__all__ = ["EvalContext", "TaskReport", "evaluate_task", "QUALITY_KEYS"]
+__all__ = ["EvalContext", "TaskReport", "evaluate_task", "subset_context", "QUALITY_KEYS"]
 
 QUALITY_KEYS: tuple[str, ...] = (
-    "auc", "auc_err", "accuracy", "balanced_accuracy", "balanced_accuracy_err", "efficiency", "efficiency_lo", "efficiency_hi", "purity", "purity_lo",
-    "purity_hi", "background_rejection", "fom",
+    "auc", "auc_err", "balanced_accuracy", "balanced_accuracy_err", "accuracy", "accuracy_lo", "accuracy_hi",
+    "efficiency", "efficiency_lo", "efficiency_hi", "purity", "purity_lo", "purity_hi", "background_rejection",
+    "background_rejection_lo", "background_rejection_hi", "fom", "fom_err",
 )
 """Numbers of the binary report that belong in ``metrics/`` (the rest is bookkeeping in ``info/``)."""
 
@@ -65,7 +66,7 @@ class EvalContext:
     meta: pd.DataFrame
     bins: Mapping[str, Sequence[float]]
     thresholds: Mapping[str, float] = field(default_factory=dict)
-    misid_variable: str = "nuenergy"
+    misid_variables: Sequence[str] = ("nuenergy",)
     nhits: npt.NDArray[np.int64] | None = None
     charge: npt.NDArray[np.float64] | None = None
     train_meta: pd.DataFrame | None = None
@@ -118,7 +119,7 @@ def _binary(task: Task, pred: np.ndarray, target: np.ndarray, defined: np.ndarra
     scores = np.asarray(pred, dtype=np.float64)[defined]
     is_signal = np.asarray(target)[defined].astype(bool)
     nhits = None if ctx.nhits is None else ctx.nhits[defined]
-    result = E.evaluate(scores, meta, threshold=threshold, bins=ctx.bins, misid_variable=ctx.misid_variable, nhits=nhits,
+    result = E.evaluate(scores, meta, threshold=threshold, bins=ctx.bins, misid_variables=ctx.misid_variables, nhits=nhits,
                         score_bins=ctx.score_bins, roc_points=ctx.roc_points, cl=ctx.cl, is_signal=is_signal)
     metrics = {k: result.metrics[k] for k in QUALITY_KEYS}
     info = {k: v for k, v in result.metrics.items() if k not in QUALITY_KEYS} | {
@@ -129,8 +130,7 @@ def _binary(task: Task, pred: np.ndarray, target: np.ndarray, defined: np.ndarra
         met = result.metrics
         working_point = (1.0 - float(met["background_rejection"] or 0.0), float(met["efficiency"] or 0.0))
         yield from P.evaluation_figures(result.tables, auc=met["auc"], threshold=threshold, working_point=working_point,
-                                        footer=ctx.footer, misid_variable=ctx.misid_variable,
-                                        misid_categories=E.MISID_CATEGORIES)
+                                        footer=ctx.footer, misid_categories=E.MISID_CATEGORIES)
         if ctx.images is not None:
             wrong = E.most_confidently_wrong(is_signal, scores, threshold=threshold, n=ctx.gallery_events)
             pos = np.array(wrong["position"], dtype=np.int64)
@@ -209,6 +209,22 @@ def _split(report: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
         else:
             info[key] = value
     return metrics, info
+
+
+def subset_context(ctx: EvalContext, keep: npt.NDArray[np.bool_], footer: str) -> EvalContext:
+    """The context of the events ``keep`` selects (e.g. the preselected ones): metadata, hit counts,
+    charges and image positions follow; the train-split inputs and settings stay."""
+    positions = np.flatnonzero(keep)
+    images = ctx.images
+
+    def subset_images(pos: npt.NDArray[np.int64]) -> npt.NDArray[np.uint8]:
+        assert images is not None
+        return images(positions[pos])
+
+    return replace(ctx, meta=ctx.meta[keep].reset_index(drop=True), footer=footer,
+                   nhits=None if ctx.nhits is None else ctx.nhits[keep],
+                   charge=None if ctx.charge is None else ctx.charge[keep],
+                   images=None if images is None else subset_images)
 
 
 _BY_KIND = {"binary": _binary, "multiclass": _classes, "count": _classes, "regression": _regression}

@@ -7,6 +7,7 @@ what a comparison of models needs so that "better" can be read against the stati
 * :func:`auc_and_error`: the AUC with DeLong's nonparametric standard error;
 * :func:`balanced_accuracy_error`: errors of the signal efficiency and the background rejection
   (independent samples; Clopper-Pearson half-widths), combined: ``sqrt(var_s + var_b) / 2``;
+* :func:`fom_error`: the delta-method error of efficiency x purity;
 * :func:`efficiency_at_misid`: the highest efficiency whose threshold keeps the mis-identification
   of a chosen background at or below a limit (a point of the ROC curve), with the binomial error;
 * :func:`paired_bootstrap`: the difference of any statistic between two score sets *on the same
@@ -27,7 +28,7 @@ from scipy import stats as sp_stats
 
 from nucvn.report import stats
 
-__all__ = ["auc_and_error", "balanced_accuracy_error", "OperatingPoint", "efficiency_at_misid",
+__all__ = ["auc_and_error", "balanced_accuracy_error", "fom_error", "OperatingPoint", "efficiency_at_misid",
            "paired_bootstrap"]
 
 
@@ -70,6 +71,21 @@ def balanced_accuracy_error(efficiency: float, n_signal: int, rejection: float, 
         lo, hi = stats.clopper_pearson(round(rate * n), n)
         half.append(0.5 * (float(hi) - float(lo)))
     return 0.5 * math.hypot(*half)
+
+
+def fom_error(tp: int, n_signal: int, n_selected: int) -> float:
+    """Standard error of the figure of merit ``efficiency x purity = tp² / (n_signal n_selected)``.
+
+    Delta method on the three counts it is made of, selected signal ``tp``, missed signal
+    ``fn = n_signal - tp`` and selected background ``fp = n_selected - tp``, each with Poisson
+    variance (the multinomial covariances are negligible against them when the sample is large):
+    ``var(ln f) = tp (2/tp - 1/n_signal - 1/n_selected)² + fn / n_signal² + fp / n_selected²``.
+    """
+    if tp < 1 or n_signal < 1 or n_selected < 1:
+        return float("nan")
+    fn, fp = n_signal - tp, n_selected - tp
+    var_log = tp * (2.0 / tp - 1.0 / n_signal - 1.0 / n_selected) ** 2 + fn / n_signal**2 + fp / n_selected**2
+    return tp * tp / (n_signal * n_selected) * math.sqrt(var_log)
 
 
 @dataclass(frozen=True)

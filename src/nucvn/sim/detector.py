@@ -4,8 +4,16 @@
 ``uint8 (n, 2, 100, 80)`` in ``[view][plane][cell]`` order, the window origin of each event and,
 per final-state prong, its category (track/shower), visible energy and hit cells in the window,
 from which :meth:`DetectorResult.counts` derives the ``finalstate``/``finalstateprong`` counts.
-One numba kernel runs the whole chain per event (transport → window → light → digitisation)
-with numba's own random stream seeded from the caller, so a batch is reproducible from its seed.
+One numba kernel runs the whole chain per event (transport → window → light → digitisation).
+
+Random numbers come from numba's one global generator, reseeded twice per event from a hash of
+(batch seed, event index, stream) (:func:`event_seed`): stream 0 drives the transport (hadronic
+interactions, multiple scattering, shower fluctuations), stream 1 the readout (photo-electron
+statistics, noise, noise hits). Numba's Poisson draws a mean-dependent number of uniforms, so with
+one shared stream a change of the light yield, the attenuation or the noise-hit rate would
+reshuffle the transport of every later event; with these streams no readout parameter can change
+any event's transport, and a detector systematic (e.g. +5 % calibration) is simulated on exactly
+the same particles and deposits as the nominal sample. A batch is still reproducible from its seed.
 """
 
 from __future__ import annotations
@@ -28,11 +36,39 @@ from nucvn.sim.particles import GeneratedBatch
 from nucvn.sim.readout import digitise
 from nucvn.sim.window import choose_window, fill_window
 
-__all__ = ["Detector", "DetectorResult", "particle_kind", "kernel_masses"]
+__all__ = ["Detector", "DetectorResult", "particle_kind", "kernel_masses", "event_seed", "STREAM_TRANSPORT", "STREAM_READOUT"]
 
 _BUFFER = 1 << 16
 _STACK = 4096
 _NEUTRINOS = frozenset({12, 14, 16, 18})
+STREAM_TRANSPORT = 0
+"""Stream index of :func:`event_seed` for an event's particle transport."""
+STREAM_READOUT = 1
+"""Stream index of :func:`event_seed` for an event's light and digitisation."""
+_SM_GAMMA = np.uint64(0x9E3779B97F4A7C15)
+_SM_MUL1 = np.uint64(0xBF58476D1CE4E5B9)
+_SM_MUL2 = np.uint64(0x94D049BB133111EB)
+_MASK32 = np.uint64(0xFFFFFFFF)
+
+
+@numba.njit(cache=True)
+def _splitmix64(z: np.uint64) -> np.uint64:
+    """One splitmix64 step (Steele, Lea & Flood, OOPSLA 2014): a bijective 64-bit mixer. All
+    operands are uint64, so the arithmetic wraps modulo 2⁶⁴ identically on every machine."""
+    z = z + _SM_GAMMA
+    z = (z ^ (z >> np.uint64(30))) * _SM_MUL1
+    z = (z ^ (z >> np.uint64(27))) * _SM_MUL2
+    return z ^ (z >> np.uint64(31))
+
+
+@numba.njit(cache=True)
+def event_seed(seed: int, event: int, stream: int) -> int:
+    """Seed in [0, 2³²) of random stream ``stream`` of event ``event`` in a batch seeded ``seed``
+    (all three non-negative): splitmix64 chained over the three, low 32 bits."""
+    h = _splitmix64(np.uint64(seed))
+    h = _splitmix64(h ^ np.uint64(event))
+    h = _splitmix64(h ^ np.uint64(stream))
+    return np.int64(h & _MASK32)
 
 
 @cache
@@ -121,7 +157,6 @@ def _run(
     lr: npt.NDArray[np.float64], seed: int, images: npt.NDArray[np.uint8], window: npt.NDArray[np.int32],
     prong_evis: npt.NDArray[np.float64], prong_cells: npt.NDArray[np.int64],
 ) -> None:
-    np.random.seed(seed)
     sf = np.empty((_STACK, 8))
     si = np.empty((_STACK, 3), dtype=np.int64)
     ns = np.zeros(1, dtype=np.int64)
@@ -132,6 +167,7 @@ def _run(
     for ev in range(starts.shape[0] - 1):
         nbuf[0] = 0
         ns[0] = 0
+        np.random.seed(event_seed(seed, ev, STREAM_TRANSPORT))
         for j in range(starts[ev + 1] - 1, starts[ev] - 1, -1):
             pr.push(sf, si, ns, kinds[j], charges[j], j, fl[j, 0], fl[j, 1], fl[j, 2], fl[j, 3], fl[j, 4], fl[j, 5], fl[j, 6], fl[j, 7])
         pr.transport_event(sf, si, ns, prong_cat, prong_event, nprong, ev, P, masses, lt, lr, buf_i, buf_f, nbuf)
@@ -141,6 +177,7 @@ def _run(
         window[ev, 1] = cx
         window[ev, 2] = cy
         fill_window(buf_i, buf_f, n, P, fp, cx, cy, pe_img, prong_evis, prong_cells)
+        np.random.seed(event_seed(seed, ev, STREAM_READOUT))
         digitise(pe_img, images[ev], P)
 
 
@@ -155,8 +192,9 @@ class Detector:
         self._lr = np.log(np.asarray(MUON_RANGE_CM, dtype=np.float64))
 
     def simulate(self, batch: GeneratedBatch, seed: int) -> DetectorResult:
-        """Run the detector on ``batch`` (particles sorted by event) with numba seed ``seed``
-        (an integer in [0, 2³²))."""
+        """Run the detector on ``batch`` (particles sorted by event) with batch seed ``seed`` (an
+        integer, taken modulo 2³²); each event's transport and readout streams derive from it and
+        the event's index in the batch (:func:`event_seed`)."""
         n = int(batch.n_events)
         parts = batch.particles
         ev = parts["event"].astype(np.int64)

@@ -3,15 +3,19 @@
 The geometry itself (box, cell and plane pitch) lives in :mod:`nucvn.sim.geometry`; particle
 masses and charges come from the ``particle`` package. Everything else the detector simulation
 uses is a field of :class:`DetectorParams` with its default here, so a study can vary one number
-without touching code. :meth:`DetectorParams.kernel_array` flattens the scalars into the float
-array the numba kernels read (indices: the :data:`K` enum).
+without touching code, and :meth:`DetectorParams.scaled` makes a systematic variation (e.g. +5 %
+calibration) by multiplying named fields. :meth:`DetectorParams.kernel_array` flattens the
+scalars into the float array the numba kernels read (indices: the :data:`K` enum).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from enum import IntEnum
+from numbers import Real
 from typing import Literal
 
 import numpy as np
@@ -20,7 +24,7 @@ import numpy.typing as npt
 from nucvn.core.errors import NucvnError
 from nucvn.sim.geometry import CELL_LENGTH, PLANE_PITCH
 
-__all__ = ["DetectorParams", "MUON_RANGE_T_MEV", "MUON_RANGE_CM", "KERNEL_FIELDS", "K"]
+__all__ = ["DetectorParams", "MUON_RANGE_T_MEV", "MUON_RANGE_CM", "KERNEL_FIELDS", "SCALABLE_FIELDS", "K"]
 
 MUON_RANGE_T_MEV: tuple[float, ...] = (
     1.0, 1.585, 2.512, 3.981, 6.31, 10.0, 15.85, 25.12, 39.81, 63.1, 100.0, 158.5, 251.2,
@@ -174,11 +178,37 @@ class DetectorParams:
         mip_vis = self.mip_dedx_mev_cm * PLANE_PITCH / (1 + self.birks_kb_cm_mev * self.mip_dedx_mev_cm)
         return self.pe_per_mip_far / (mip_vis * math.exp(-CELL_LENGTH / self.attenuation_length_cm))
 
+    def scaled(self, factors: Mapping[str, float]) -> DetectorParams:
+        """A copy with each named field multiplied by its factor, e.g. ``{"gain_counts_per_pe": 1.05}``
+        for a +5 % calibration systematic.
+
+        Only float fields can be scaled: an integer field (a count such as ``saturation_counts`` or
+        ``shower_max_spots``, or ``plane_stride``) is refused, since a scaled count would need a
+        rounding rule that silently changes the requested factor; set it with
+        :func:`dataclasses.replace` instead. An unknown or integer field, or a factor that is not a
+        finite number > 0, raises :class:`NucvnError` naming the field; the copy is validated
+        like any instance.
+        """
+        changes: dict[str, float] = {}
+        for name, factor in factors.items():
+            if name not in SCALABLE_FIELDS:
+                kind = "is an integer field and cannot be scaled (set it with dataclasses.replace)" \
+                    if name in _FIELD_NAMES else "is not a DetectorParams field"
+                raise NucvnError(f"DetectorParams.scaled: {name!r} {kind}; scalable fields: {', '.join(SCALABLE_FIELDS)}")
+            if isinstance(factor, bool) or not isinstance(factor, Real) or not math.isfinite(factor) or factor <= 0:
+                raise NucvnError(f"DetectorParams.scaled: the factor for {name!r} must be a finite number > 0, got {factor!r}")
+            changes[name] = float(getattr(self, name)) * float(factor)
+        return dataclasses.replace(self, **changes)
+
     def kernel_array(self) -> npt.NDArray[np.float64]:
         """The scalars in :data:`KERNEL_FIELDS` order (plus derived ``pe_per_mev``) as float64."""
         values = [float(getattr(self, name)) for name in KERNEL_FIELDS[:-1]]
         return np.array([*values, self.pe_per_mev], dtype=np.float64)
 
+
+_FIELD_NAMES: frozenset[str] = frozenset(f.name for f in fields(DetectorParams))
+SCALABLE_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(DetectorParams) if f.type in ("float", float))
+"""The fields :meth:`DetectorParams.scaled` accepts: every float field (not the integer counts)."""
 
 KERNEL_FIELDS: tuple[str, ...] = (
     "step_cm", "step_max_cm", "mip_dedx_mev_cm", "landau_width", "radiation_length_cm", "highland_a_mev",

@@ -5,6 +5,10 @@ full truth); :func:`simulate_files` writes ``out_dir/neutrino{i}.h5`` files in t
 layout, in parallel worker processes. Every file's random streams derive from ``(seed, file
 index)`` through :class:`numpy.random.SeedSequence` (and every chunk of 500 events from
 ``(seed, file index, chunk)``), so the output is byte-identical whatever the number of workers.
+The generator has its own stream, and inside the detector every event has separate transport and
+readout streams (:func:`nucvn.sim.detector.event_seed`), so the same ``seed`` with a varied
+detector response (:meth:`DetectorParams.scaled`) gives the same generator events and the same
+particle transport: a detector systematic shows up without the statistical noise of new events.
 """
 
 from __future__ import annotations
@@ -184,8 +188,9 @@ def simulate_files(
     ``composition`` maps event classes (``numu_cc``, ``nue_cc``, ``nutau_cc``, ``nc``,
     ``nue_elastic``, ``cosmic``) to fractions summing to 1 (default: the real sample's).
     ``detector_params`` overrides the detector defaults (e.g. ``plane_stride``, recorded in the
-    files). Files are written atomically; the same arguments give byte-identical images and
-    metadata for any ``workers``. Bad counts or compositions raise :class:`NucvnError`.
+    files, or a response variation, which keeps the events and their transport). Files are written
+    atomically; the same arguments give byte-identical images and metadata for any ``workers``.
+    Bad counts or compositions raise :class:`NucvnError`.
     """
     _check_count("files", files, 1)
     _check_count("events", events, 1)

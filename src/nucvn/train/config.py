@@ -88,7 +88,7 @@ class TrainConfig:
 
     model: str = "cvn2v"
     model_kwargs: dict[str, dict[str, Any]] = field(default_factory=_default_model_kwargs)
-    epochs: int = field(default=7, metadata={"min": 1})
+    epochs: int = field(default=6, metadata={"min": 1})
     batch_size: int = field(default=128, metadata={"min": 1})
     optimizer: OptimizerName = "adamw"
     lr: float = field(default=0.003, metadata={"gt": 0})

@@ -13,6 +13,8 @@ import torch
 
 from nucvn import __version__
 from nucvn.data.shards import ShardDataset
+from nucvn.report.baseline import pixel_charge
+from nucvn.report.visible_energy import VISIBLE_ENERGY, fit_visible_energy
 from nucvn.tasks import Task
 from nucvn.train.config import TrainConfig
 from nucvn.train.objective import Objective
@@ -63,11 +65,15 @@ def best_metrics(row: dict[str, float], best_epoch: int, tasks: list[Task], prim
 
 def model_record(cfg: TrainConfig, data_sha: dict[str, Any], train_data: ShardDataset,
                   result_metrics: dict[str, Any], result_info: dict[str, Any]) -> dict[str, Any]:
-    """What ``model.json`` records beside the format's own keys: parameters, data, versions, result."""
+    """What ``model.json`` records beside the format's own keys: parameters, data, versions, result,
+    and the visible-energy calibration fitted on the whole train split
+    (:mod:`nucvn.report.visible_energy`), so the model directory alone evaluates any files."""
+    charge = np.concatenate([pixel_charge(shard) for shard in train_data.images] or [np.zeros(0)])
     return {
         "train_params": asdict(cfg),
         "data": {"shards": str(train_data.root), "sha256": data_sha, "sources": train_data.index.get("sources", []),
                  "n_train": result_info["n_train"], "n_val": result_info["n_val"]},
         "versions": _versions(),
+        VISIBLE_ENERGY: fit_visible_energy(charge, train_data.metadata),
         "result": {"metrics": result_metrics, "info": result_info},
     }
