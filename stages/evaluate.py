@@ -22,11 +22,12 @@ from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
-
 from _stage import read_params, read_yaml, run_stage
+
 from nucvn.core.atomic import atomic_dir, write_csv, write_json
 from nucvn.core.errors import NucvnError
 from nucvn.core.params import parse_value
@@ -71,8 +72,7 @@ def main(argv: list[str]) -> int:
     bins = parse_value(dict(read_yaml(bins_path)), dict[str, list[float]], bins_path.name)
     if "nuenergy" not in bins:
         raise NucvnError(f"{bins_path}: needs a nuenergy binning (every task is reported versus true neutrino energy)")
-    cuts = Preselection(min_hits=p.preselection.min_hits, downstream_planes=p.preselection.downstream_planes,
-                        fiducial=p.preselection.fiducial)
+    cuts = Preselection(**asdict(p.preselection))
     test = ShardDataset(args.shards, "test")
     if len(test) == 0:
         raise NucvnError(f"{args.shards}: the test split is empty; give preprocess.split.test a positive fraction")

@@ -25,7 +25,7 @@ EVAL_PARAMS = {
         "roc_points": 200,
         "gallery_events": 2,
         "confidence_level": 0.6827,
-        "preselection": {"min_hits": 15, "downstream_planes": 0,  # random images light every plane
+        "preselection": {"min_hits": 15, "downstream_planes": 0, "downstream_max_hits": 2,  # random images light every plane
                          "fiducial": {"x": [-700, 700], "y": [-700, 700], "z": [100, 5700]}},
     },
 }

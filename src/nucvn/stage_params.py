@@ -157,6 +157,7 @@ class PreselectionParams:
 
     min_hits: int = field(default=15, metadata={"min": 0})
     downstream_planes: int = field(default=2, metadata={"min": 0, "max": 99})
+    downstream_max_hits: int = field(default=2, metadata={"min": 0})
     fiducial: dict[str, list[float]] = field(
         default_factory=lambda: {"x": [-700.0, 700.0], "y": [-700.0, 700.0], "z": [100.0, 5700.0]})
 

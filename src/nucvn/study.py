@@ -34,9 +34,26 @@ from nucvn.data.shards import ShardDataset
 from nucvn.inference import model_tasks, predict, prediction_table
 from nucvn.report import evaluation as E
 from nucvn.report import plots as P
-from nucvn.report.preselection import CUTS, Preselection, image_features, preselected, preselection_cuts, preselection_table
-from nucvn.report.task_report import EvalContext, TaskReport, evaluate_task, subset_context
-from nucvn.report.visible_energy import VISIBLE_ENERGY, apply_visible_energy, calibration_of
+from nucvn.report.preselection import (
+    CUTS,
+    IMAGE_FEATURES,
+    Preselection,
+    image_features,
+    preselected,
+    preselection_cuts,
+    preselection_table,
+)
+from nucvn.report.task_report import (
+    EvalContext,
+    TaskReport,
+    evaluate_task,
+    subset_context,
+)
+from nucvn.report.visible_energy import (
+    VISIBLE_ENERGY,
+    apply_visible_energy,
+    calibration_of,
+)
 from nucvn.train.distributed import DeviceName
 
 __all__ = ["EventSource", "shard_source", "file_source", "Scored", "score_events", "StudyResult", "run_study"]
@@ -61,7 +78,7 @@ def shard_source(data: ShardDataset, *, block: int = 4096) -> EventSource:
     def batches() -> Iterator[npt.NDArray[np.uint8]]:
         for shard in data.images:
             for i in range(0, len(shard), block):
-                yield np.asarray(shard[i:i + block])
+                yield np.array(shard[i:i + block])  # a writable copy: torch refuses read-only memory maps
 
     return EventSource(meta=data.metadata, batches=batches, images=lambda pos: data.batch(pos)[0].numpy(),
                        description=f"{data.split} split, {len(data)} events")
@@ -107,11 +124,11 @@ def score_events(model: Any, config: Mapping[str, Any], source: EventSource, *, 
 
     def tapped() -> Iterator[npt.NDArray[np.uint8]]:
         for batch in source.batches():
-            feats.append(image_features([batch]))
+            feats.append(image_features([batch], downstream_planes=cuts.downstream_planes))
             yield batch
 
     preds = predict(model, config, tapped(), batch_size=batch_size, device=device, progress=progress)
-    features = {k: np.concatenate([f[k] for f in feats]) if feats else np.zeros(0) for k in ("nhits", "charge", "last_plane")}
+    features = {k: np.concatenate([f[k] for f in feats]) if feats else np.zeros(0) for k in IMAGE_FEATURES}
     meta = source.meta.copy()
     cal = calibration_of(config)
     if cal is not None:
@@ -168,14 +185,15 @@ def _preselection_report(scored: Scored, bins: Mapping[str, Sequence[float]], cl
         for rel, t in tables.items():
             if rel.endswith("by_category"):
                 yield "preselection/png/by_category", P.category_figure(
-                    t.rename(columns=lambda c: c.replace("after_min_hits", "efficiency")), "category",
+                    t.rename(columns=lambda c: c.replace("after_min_hits", "efficiency")).assign(
+                        category=[P.CATEGORY_LABELS.get(c, c) for c in t["category"]]), "category",
                     xlabel="true category", title="Preselection efficiency by true category", footer=footer,
                     ylabel="fraction passing the preselection")
             else:
                 var = rel.split("/vs_", 1)[1]
                 yield f"preselection/png/vs_{var}", P.misid_figure(
                     t, var, which=PRESELECTION_CATEGORIES, footer=footer, ylabel="fraction passing the preselection",
-                    title=f"Preselection efficiency vs {var}")
+                    title=f"Preselection efficiency vs {P.variable_title(var)}")
 
     return metrics, info, tables, figures
 

@@ -106,13 +106,13 @@ def test_repro_fetch_preprocess_rerun_seed_and_experiment(repo: Path) -> None:
     out = _run(repo, "exp", "run", "preprocess", "-S", "preprocess.split.val=0.2")
     assert "Running stage 'preprocess'" in out and "Running stage 'fetch'" not in out
     index = _index(repo)
-    assert index["params"]["split"] == {"train": 0.8, "val": 0.2, "test": 0.1}
-    assert index["params"]["split_used"]["val"] == pytest.approx(0.2 / 1.1)
+    assert index["params"]["split"] == {"train": 0.67, "val": 0.2, "test": 0.25}
+    assert index["params"]["split_used"]["val"] == pytest.approx(0.2 / 1.12)
     n = index["selection"]["events_out"]
-    assert index["splits"]["val"]["n_events"] / n == pytest.approx(0.2 / 1.1, abs=0.08)
+    assert index["splits"]["val"]["n_events"] / n == pytest.approx(0.2 / 1.12, abs=0.08)
     diff = _run(repo, "params", "diff", "--json")
     change = json.loads(diff[diff.index("{") :])["params.yaml"]["preprocess.split.val"]
-    assert (change["old"], change["new"]) == (0.1, 0.2)
+    assert (change["old"], change["new"]) == (0.08, 0.2)
 
 
 def test_repro_with_url_source_from_local_server(repo: Path, tmp_path: Path) -> None:

@@ -43,6 +43,8 @@ def _tiny_params(repo: Path) -> None:
     params["train"]["model_kwargs"]["cvn2v"].update(width=4, head=8, depth=1, dropout=0.1)
     params["threshold"].update(points=101, device="cpu")
     params["evaluate"].update(device="cpu", gallery_events=1, roc_points=100)
+    params["systematics"].update(events=120, files=1, workers=1, device="cpu",
+                                 variations={"calibration_up": {"gain_counts_per_pe": 1.05}, "noise_up": {"noise_pe": 1.2}})
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
 
 
@@ -86,14 +88,17 @@ def _plotted_csvs(repo: Path) -> set[str]:
 
 def test_all_tasks_repro_plots_in_step_and_single_task_rerun(repo: Path) -> None:
     out = _run(repo, "repro")
-    for stage in ("fetch", "preprocess", "train", "threshold", "evaluate"):
+    for stage in ("fetch", "preprocess", "train", "threshold", "evaluate", "systematics"):
         assert f"Running stage '{stage}'" in out
     model = json.loads((repo / "data" / "model" / "model.json").read_text())
     names = [t["name"] for t in model["tasks"]]
     assert sorted(names) == sorted(list_tasks())  # simulated files carry every task's truth
     test = json.loads((repo / "metrics" / "test.json").read_text())
-    assert sorted(test) == sorted(names)
+    assert sorted(test) == sorted([*names, "preselection"])
     assert {"auc", "balanced_accuracy", "efficiency_lo"} <= set(test["numu_cc"])
+    syst = json.loads((repo / "metrics" / "systematics.json").read_text())
+    assert set(syst) == {"nominal", "calibration_up", "noise_up"}
+    assert {"efficiency_shift", "efficiency_shift_err", "nc_misid_shift", "purity_shift_err"} <= set(syst["noise_up"])
     for name in names:
         folder = repo / "plots" / "evaluate" / name
         assert any(folder.glob("*.csv")) and any((folder / "png").glob("*.png")), name
@@ -107,7 +112,7 @@ def test_all_tasks_repro_plots_in_step_and_single_task_rerun(repo: Path) -> None
     assert "Running stage 'train'" in exp and "Running stage 'evaluate'" in exp
     assert "Running stage 'fetch'" not in exp and "Running stage 'preprocess'" not in exp
     single = json.loads((repo / "metrics" / "test.json").read_text())
-    assert list(single) == ["numu_cc"]
+    assert list(single) == ["numu_cc", "preselection"]
     diff = _run(repo, "metrics", "diff", "--json")
     assert "numu_cc.auc" in diff
 

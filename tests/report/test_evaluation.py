@@ -9,6 +9,7 @@ import pytest
 
 from conftest import random_events
 from nucvn.report import evaluation as E
+from nucvn.report.gallery import most_confidently_wrong
 from nucvn.core.errors import NucvnError
 from nucvn.core.events import mode, numu_cc
 
@@ -136,7 +137,7 @@ def test_evaluate_errors(sample) -> None:
 
 def test_most_confidently_wrong_events(sample) -> None:
     _, df, s = sample
-    wrong = E.most_confidently_wrong(E.signal_labels(df), s, threshold=0.5, n=4)
+    wrong = most_confidently_wrong(E.signal_labels(df), s, threshold=0.5, n=4)
     assert list(wrong["kind"]) == ["false positive"] * 4 + ["false negative"] * 4
     y = E.signal_labels(df)
     fp_scores = np.sort(s[~y & (s >= 0.5)])[::-1][:4]

@@ -14,7 +14,7 @@ from matplotlib.figure import Figure
 from conftest import random_events
 from nucvn.report import evaluation as E
 from nucvn.report import plots as P
-from nucvn.report.gallery import gallery_figure
+from nucvn.report.gallery import gallery_figure, most_confidently_wrong
 from nucvn.report.stats import threshold_scan
 
 FOOTER = "data: sim (test fixture) | model: tiny"
@@ -118,7 +118,7 @@ def test_misid_and_threshold_figures(evaluation) -> None:
 
 def test_gallery_layout_and_save(evaluation, tmp_path: Path) -> None:
     ev, images, y, s = evaluation
-    wrong = E.most_confidently_wrong(y, s, threshold=0.5, n=2)
+    wrong = most_confidently_wrong(y, s, threshold=0.5, n=2)
     imgs = images[wrong["position"].to_numpy()]
     fig = gallery_figure(imgs, [f"{k} {v:.2f}" for k, v in zip(wrong["kind"], wrong["score"])], title="wrong", footer=FOOTER)
     view_axes = [a for a in fig.axes if a.images]

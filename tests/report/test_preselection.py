@@ -12,33 +12,39 @@ from nucvn.report.preselection import Preselection, image_features, preselected,
 
 
 def _images() -> np.ndarray:
-    img = np.zeros((4, *IMAGE_SHAPE), dtype=np.uint8)
+    img = np.zeros((5, *IMAGE_SHAPE), dtype=np.uint8)
     img[0, 0, 10, 5] = 7          # one hit, plane 10
     img[1, 1, 99, 40] = 200       # touches the downstream end (view 1)
     img[1, 0, 3, 3] = 1
     img[2, 0, 0:30, 20] = 30      # a 30-plane track, contained
+    img[4, :, 60:100, 33] = 50    # a track running out of the window: 2 x 40 hits, 4 in the last 2 planes
     return img                    # event 3: empty
 
 
 def test_image_features_count_hits_charge_and_last_plane() -> None:
     f = image_features([_images()[:2], _images()[2:]])
-    assert list(f["nhits"]) == [1, 2, 30, 0]
-    assert list(f["charge"]) == [7.0, 201.0, 900.0, 0.0]
-    assert list(f["last_plane"]) == [10, 99, 29, -1]
+    assert list(f["nhits"]) == [1, 2, 30, 0, 80]
+    assert list(f["charge"]) == [7.0, 201.0, 900.0, 0.0, 4000.0]
+    assert list(f["last_plane"]) == [10, 99, 29, -1, 99]
+    assert list(f["downstream_hits"]) == [0, 1, 0, 0, 4]
+    assert list(image_features([_images()], downstream_planes=10)["downstream_hits"]) == [0, 1, 0, 0, 20]
     with pytest.raises(NucvnError, match="batches must be"):
         image_features([np.zeros((2, 100, 80), np.uint8)])
 
 
 def test_each_cut_and_their_combination() -> None:
-    meta = pd.DataFrame({"vtxx": [0.0, 0.0, 650.0, 0.0], "vtxy": [0.0, 0.0, 0.0, 0.0], "vtxz": [50.0, 3000.0, 3000.0, 3000.0]})
+    meta = pd.DataFrame({"vtxx": [0.0, 0.0, 650.0, 0.0, 0.0], "vtxy": [0.0] * 5, "vtxz": [50.0, 3000.0, 3000.0, 3000.0, 100.0]})
     f = image_features([_images()])
     cuts = preselection_cuts(meta, f, Preselection(min_hits=2, downstream_planes=2))
-    assert list(cuts["fiducial"]) == [False, True, True, True]       # z = 50 cm is in front of the box
-    assert list(cuts["contained"]) == [True, False, True, True]      # a hit in plane 99
-    assert list(cuts["min_hits"]) == [False, True, True, False]
-    assert list(preselected(cuts)) == [False, False, True, False]
-    tight = preselection_cuts(meta, f, Preselection(min_hits=0, downstream_planes=0, fiducial={"x": [-600, 600]}))
-    assert list(tight["fiducial"]) == [True, True, False, True] and tight["contained"].all()
+    assert list(cuts["fiducial"]) == [False, True, True, True, True]     # z = 50 cm is in front of the box
+    assert list(cuts["contained"]) == [True, True, True, True, False]    # a lone (noise) hit passes, a track does not
+    assert list(cuts["min_hits"]) == [False, True, True, False, True]
+    assert list(preselected(cuts)) == [False, True, True, False, False]
+    strict = preselection_cuts(meta, f, Preselection(downstream_planes=2, downstream_max_hits=0))
+    assert list(strict["contained"]) == [True, False, True, True, False]
+    f0 = image_features([_images()], downstream_planes=0)  # features computed for the cut's own planes
+    tight = preselection_cuts(meta, f0, Preselection(min_hits=0, downstream_planes=0, fiducial={"x": [-600, 600]}))
+    assert list(tight["fiducial"]) == [True, True, False, True, True] and tight["contained"].all()
     # files without vertices: the fiducial cut cannot be applied and is not
     no_vertex = preselection_cuts(meta.drop(columns=["vtxz"]), f, Preselection())
     assert no_vertex["fiducial"].all()

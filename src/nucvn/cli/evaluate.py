@@ -21,6 +21,7 @@ calorimetric baseline of the energy task needs the train split and is left out h
 from __future__ import annotations
 
 import argparse
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -74,7 +75,9 @@ def run(args: argparse.Namespace) -> int:
     if batch_size <= 0:
         raise NucvnError(f"--batch-size must be positive, got {batch_size}")
     reader = open_events(args.files)
-    from nucvn.cli.predict import read_thresholds  # torch loads only once the files are valid
+    from nucvn.cli.predict import (
+        read_thresholds,  # torch loads only once the files are valid
+    )
     from nucvn.inference import load_model, model_tasks
     from nucvn.report import evaluation as E
     from nucvn.report.preselection import Preselection
@@ -85,8 +88,7 @@ def run(args: argparse.Namespace) -> int:
     thresholds = read_thresholds(args.threshold, binary) if binary else {}
     source = file_source(reader)
     E.check_variables(source.meta.columns, bins, params.misid_variables)
-    cuts = Preselection(min_hits=params.preselection.min_hits, downstream_planes=params.preselection.downstream_planes,
-                        fiducial=params.preselection.fiducial)
+    cuts = Preselection(**asdict(params.preselection))
     scored = score_events(model, config, source, cuts=cuts, batch_size=batch_size, device=args.device or params.device,
                           progress=not args.no_progress)
     simulated = all(fi.simulated for fi in reader.files)

@@ -45,7 +45,6 @@ __all__ = [
     "roc_table",
     "confusion_table",
     "summary_metrics",
-    "most_confidently_wrong",
     "Evaluation",
     "evaluate",
     "data_source",
@@ -321,21 +320,6 @@ def summary_metrics(is_signal: npt.ArrayLike, scores: npt.ArrayLike, *, threshol
         "confidence_level": float(cl),
     }
     return {k: (None if isinstance(v, float) and not np.isfinite(v) else v) for k, v in out.items()}  # type: ignore[misc]
-
-
-def most_confidently_wrong(is_signal: npt.ArrayLike, scores: npt.ArrayLike, *, threshold: float, n: int) -> pd.DataFrame:
-    """Positions of the ``n`` background events with the highest scores above ``threshold`` and the
-    ``n`` signal events with the lowest scores below it: what fools the network most."""
-    y = np.asarray(is_signal, dtype=bool)
-    s = np.asarray(scores, dtype=np.float64)
-    fp = np.flatnonzero(~y & (s >= threshold))
-    fn = np.flatnonzero(y & (s < threshold))
-    fp = fp[np.argsort(-s[fp], kind="stable")][:n]
-    fn = fn[np.argsort(s[fn], kind="stable")][:n]
-    return pd.DataFrame(
-        {"position": np.concatenate([fp, fn]).astype(np.int64), "kind": ["false positive"] * len(fp) + ["false negative"] * len(fn),
-         "score": s[np.concatenate([fp, fn]).astype(np.int64)]}
-    )
 
 
 @dataclass

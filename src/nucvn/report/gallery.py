@@ -16,13 +16,14 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 import numpy.typing as npt
+import pandas as pd
 from matplotlib.figure import Figure
 
 from nucvn.report.display import draw_views
 from nucvn.core.events import IMAGE_SHAPE
 from nucvn.report.plots import add_footer
 
-__all__ = ["gallery_figure"]
+__all__ = ["gallery_figure", "most_confidently_wrong"]
 
 
 def gallery_figure(
@@ -58,3 +59,18 @@ def gallery_figure(
         fig.suptitle(title)
     add_footer(fig, footer)
     return fig
+
+
+def most_confidently_wrong(is_signal: npt.ArrayLike, scores: npt.ArrayLike, *, threshold: float, n: int) -> pd.DataFrame:
+    """Positions of the ``n`` background events with the highest scores above ``threshold`` and the
+    ``n`` signal events with the lowest scores below it: what fools the network most."""
+    y = np.asarray(is_signal, dtype=bool)
+    s = np.asarray(scores, dtype=np.float64)
+    fp = np.flatnonzero(~y & (s >= threshold))
+    fn = np.flatnonzero(y & (s < threshold))
+    fp = fp[np.argsort(-s[fp], kind="stable")][:n]
+    fn = fn[np.argsort(s[fn], kind="stable")][:n]
+    return pd.DataFrame(
+        {"position": np.concatenate([fp, fn]).astype(np.int64), "kind": ["false positive"] * len(fp) + ["false negative"] * len(fn),
+         "score": s[np.concatenate([fp, fn]).astype(np.int64)]}
+    )

@@ -28,6 +28,7 @@ __all__ = [
     "VARIABLE_LABELS",
     "CATEGORY_LABELS",
     "variable_label",
+    "variable_title",
     "add_footer",
     "save_figure",
     "roc_figure",
@@ -73,6 +74,11 @@ _COLOURS = {"numu_cc": "C0", "nue_cc": "C1", "nutau_cc": "C2", "nc": "C3", "cosm
 def variable_label(name: str) -> str:
     """Axis label of a variable (its name if unknown)."""
     return VARIABLE_LABELS.get(name, name)
+
+
+def variable_title(name: str) -> str:
+    """A variable's name for a title: its axis label without the unit."""
+    return variable_label(name).split(" (", 1)[0]
 
 
 def add_footer(fig: Figure, footer: str) -> None:
@@ -204,7 +210,7 @@ def rate_vs_figure(table: pd.DataFrame, variable: str, *, footer: str = "", rate
     ax.set_xlabel(variable_label(variable))
     ax.set_ylabel("efficiency / purity")
     ax.set_ylim(0, 1.05)
-    ax.set_title(f"Efficiency and purity vs {variable}")
+    ax.set_title(f"Efficiency and purity vs {variable_title(variable)}")
     ax.legend(loc="lower right")
     ax.grid(alpha=0.3)
     return fig
@@ -264,7 +270,7 @@ def misid_figure(table: pd.DataFrame, variable: str, *, which: Sequence[str], fo
         ax.axvline(e, color="0.85", lw=0.6, zorder=0)  # bin boundaries
     ax.set_ylabel(ylabel or r"mis-identification rate (selected as $\nu_\mu$ CC)")
     ax.set_ylim(0, 1.05)
-    ax.set_title(title or f"Background mis-identification vs {variable}")
+    ax.set_title(title or f"Background mis-identification vs {variable_title(variable)}")
     ax.legend(loc="upper right")
     ax.grid(alpha=0.3)
     return fig

@@ -36,7 +36,7 @@ from nucvn.report import evaluation as E
 from nucvn.report import plots as P
 from nucvn.report.baseline import CalorimetricEnergy
 from nucvn.report.classification import classification_figures, classification_report
-from nucvn.report.gallery import gallery_figure
+from nucvn.report.gallery import gallery_figure, most_confidently_wrong
 from nucvn.report.regression import regression_figures, regression_report
 from nucvn.tasks.base import Task
 
@@ -132,7 +132,7 @@ def _binary(task: Task, pred: np.ndarray, target: np.ndarray, defined: np.ndarra
         yield from P.evaluation_figures(result.tables, auc=met["auc"], threshold=threshold, working_point=working_point,
                                         footer=ctx.footer, misid_categories=E.MISID_CATEGORIES)
         if ctx.images is not None:
-            wrong = E.most_confidently_wrong(is_signal, scores, threshold=threshold, n=ctx.gallery_events)
+            wrong = most_confidently_wrong(is_signal, scores, threshold=threshold, n=ctx.gallery_events)
             pos = np.array(wrong["position"], dtype=np.int64)
             cats, rows = E.categories(meta), meta.iloc[pos]
             captions = [f"{kind}: true {cats[p]}, E_nu {r.nuenergy:.2f} GeV, E_lep {r.lepenergy:.2f} GeV, score {s:.3f}"
