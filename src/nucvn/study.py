@@ -205,7 +205,8 @@ def run_study(config: Mapping[str, Any], scored: Scored, *, thresholds: Mapping[
               score_bins: int = 50, roc_points: int = 1000, gallery_events: int = 4, cl: float = 0.6827,
               footer: str = "") -> StudyResult:
     """Every task's report on all events (and, for binary tasks, on the preselected ones), the
-    preselection's own report, and the per-event predictions table."""
+    preselection's own report, and the per-event predictions table. A task whose truth the events
+    lack (the particle counts in the real files) is predicted but not evaluated; ``info`` says why."""
     tasks = model_tasks(config)
     misid = [v for v in misid_variables if v != VISIBLE_ENERGY or scored.has_visible_energy]
     ctx = EvalContext(meta=scored.meta, bins=bins, thresholds=thresholds, misid_variables=misid,
@@ -218,6 +219,10 @@ def run_study(config: Mapping[str, Any], scored: Scored, *, thresholds: Mapping[
     metrics: dict[str, Any] = {}
     info: dict[str, Any] = {}
     for t in tasks:
+        lacking = [c for c in t.columns if c not in scored.meta.columns]
+        if lacking:  # e.g. particle counts in the real files: predicted, but nothing to compare with
+            info.setdefault("not_evaluated", {})[t.name] = f"the events carry no {lacking[0]!r} (truth of this task)"
+            continue
         rep = evaluate_task(t, scored.predictions[t.name], ctx)
         reports[t.name] = rep
         metrics[t.name], info[t.name] = dict(rep.metrics), dict(rep.info)

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import h5py
 import numpy as np
 import pandas as pd
 import pytest
@@ -66,3 +67,27 @@ def test_evaluate_refuses_a_missing_threshold_in_one_line(workspace: Path, tmp_p
     assert res.returncode == 2 and "Traceback" not in res.stderr
     assert "metrics/threshold.json" in res.stderr and len(res.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "r").exists()
+
+
+def test_evaluate_files_with_only_the_required_keys(workspace: Path, tmp_path: Path) -> None:
+    """Files holding only cvnmap and neutrino/{interaction,nuenergy,lepenergy} (what every user of
+    the real files relies on): no vertex, so no fiducial cut; no particle counts, so those tasks are
+    predicted but not evaluated; everything else as usual."""
+    with h5py.File(workspace / "raw" / "neutrino1.h5", "r") as src, h5py.File(tmp_path / "neutrino1.h5", "w") as dst:
+        dst["cvnmap"] = src["cvnmap"][:]
+        for key in ("interaction", "nuenergy", "lepenergy"):
+            dst[f"neutrino/{key}"] = src[f"neutrino/{key}"][:]
+    out = tmp_path / "report"
+    res = _nucvn("evaluate", "--model", str(workspace / "model"), "--files", str(tmp_path / "neutrino1.h5"), "--out",
+                 str(out), "--threshold", "0.5", "--params", str(workspace / "params.yaml"), "--bins",
+                 str(workspace / "bins.yaml"), "--device", "cpu", "--no-progress")
+    assert res.returncode == 0, res.stderr
+    info = json.loads((out / "info.json").read_text())
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert "not applied" in info["preselection"]["cuts"]["fiducial_cm"]
+    model = json.loads((workspace / "model" / "model.json").read_text())
+    counts = {t["name"] for t in model["tasks"]} & {"nproton", "npion", "npizero"}
+    assert set(info.get("not_evaluated", {})) == counts and not counts & set(metrics)
+    assert {"numu_cc", "flavour", "nuenergy"} <= set(metrics) and metrics["numu_cc"]["auc_err"] > 0
+    pred = pd.read_csv(out / "predictions.csv")
+    assert len(pred) == 100 and "vtxx" not in pred.columns

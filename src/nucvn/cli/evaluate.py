@@ -107,8 +107,8 @@ def run(args: argparse.Namespace) -> int:
     write_json(info, out / "info.json")
     write_json(result.metrics, out / "metrics.json")
     for t in binary:
-        m = result.metrics[t]
-        print(f"evaluate {t}: AUC {m['auc']:.4f} ± {m['auc_err']:.4f}, balanced accuracy {m['balanced_accuracy']:.4f} ± "
-              f"{m['balanced_accuracy_err']:.4f}, efficiency {m['efficiency']:.4f}, purity {m['purity']:.4f}")
+        m = {k: ("n/a" if v is None else f"{v:.4f}") for k, v in result.metrics[t].items() if not isinstance(v, dict)}
+        print(f"evaluate {t}: AUC {m['auc']} ± {m['auc_err']}, balanced accuracy {m['balanced_accuracy']} ± "
+              f"{m['balanced_accuracy_err']}, efficiency {m['efficiency']}, purity {m['purity']}")
     print(f"evaluate: {reader.n_events} events from {len(reader.files)} file(s), model {config['model']}; wrote {out}")
     return 0

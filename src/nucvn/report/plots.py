@@ -246,7 +246,10 @@ def finalstate_figure(table: pd.DataFrame, *, footer: str = "") -> Figure:
     ax.set_ylabel(r"$\nu_\mu$ CC efficiency")
     ax.set_ylim(0, 1.05)
     ax.set_title("Efficiency by final-state track and shower count")
-    ax.legend(fontsize=8, loc="lower right")
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=8, loc="lower right")
+    else:
+        ax.text(0.5, 0.5, "the files carry no final state", transform=ax.transAxes, ha="center", color="0.4")
     ax.grid(alpha=0.3)
     return fig
 
