@@ -15,25 +15,12 @@ from pathlib import Path
 
 import pytest
 import yaml
+from dvc_repo import make_repo, run
 
 pytestmark = [pytest.mark.pipeline, pytest.mark.slow, pytest.mark.timeout(900)]
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-def _run(repo: Path, *args: str) -> str:
-    env = os.environ | {
-        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
-        "PYTHONPATH": str(repo / "src"),
-        "DVC_NO_ANALYTICS": "1",
-        "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.org",
-        "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.org",
-    }
-    cmd = [sys.executable, "-m", "dvc", *args] if args[0] != "git" else list(args)
-    res = subprocess.run(cmd, cwd=repo, env=env, capture_output=True, text=True)
-    if res.returncode != 0:
-        raise AssertionError(f"{' '.join(cmd)} failed ({res.returncode}):\n{res.stdout}\n{res.stderr}")
-    return res.stdout + res.stderr
+_run = run
 
 
 def _edit_params(repo: Path, **changes: object) -> None:
@@ -47,25 +34,14 @@ def _edit_params(repo: Path, **changes: object) -> None:
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
 
 
+def _tiny(repo: Path) -> None:
+    shutil.copy2(REPO / "params.yaml", repo / "params.yaml")
+    _edit_params(repo, fetch__sim__files=2, fetch__sim__events=120, fetch__sim__workers=1, preprocess__shard_size=64)
+
+
 @pytest.fixture
 def repo(tmp_path: Path) -> Path:
-    r = tmp_path / "repo"
-    r.mkdir()
-    for name in ("dvc.yaml", "params.yaml", "bins.yaml", ".dvcignore", ".gitignore"):
-        shutil.copy2(REPO / name, r / name)
-    (r / ".dvc").mkdir()
-    for name in ("config", ".gitignore"):
-        shutil.copy2(REPO / ".dvc" / name, r / ".dvc" / name)
-    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
-    shutil.copytree(REPO / "stages", r / "stages", ignore=ignore)
-    shutil.copytree(REPO / "src", r / "src", ignore=ignore)
-    _edit_params(r, fetch__sim__files=2, fetch__sim__events=120, fetch__sim__workers=1, preprocess__shard_size=64)
-    _run(r, "git", "init", "-q")
-    _run(r, "git", "config", "user.name", "nucvn tests")
-    _run(r, "git", "config", "user.email", "tests@nucvn.invalid")
-    _run(r, "git", "add", "-A")
-    _run(r, "git", "commit", "-q", "-m", "tiny params")
-    return r
+    return make_repo(tmp_path, _tiny)
 
 
 def _index(repo: Path) -> dict:

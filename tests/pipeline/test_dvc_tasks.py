@@ -6,14 +6,11 @@ train only (so the single-task and multi-task models compare with `dvc metrics d
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
+from dvc_repo import make_repo, run
 
 from nucvn.tasks import list_tasks
 
@@ -21,50 +18,12 @@ pytestmark = [pytest.mark.pipeline, pytest.mark.slow, pytest.mark.timeout(1200)]
 
 REPO = Path(__file__).resolve().parents[2]
 
-
-def _run(repo: Path, *args: str) -> str:
-    env = os.environ | {
-        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
-        "PYTHONPATH": str(repo / "src"), "DVC_NO_ANALYTICS": "1",
-    }
-    cmd = [sys.executable, "-m", "dvc", *args] if args[0] != "git" else list(args)
-    res = subprocess.run(cmd, cwd=repo, env=env, capture_output=True, text=True)
-    if res.returncode != 0:
-        raise AssertionError(f"{' '.join(cmd)} failed ({res.returncode}):\n{res.stdout}\n{res.stderr}")
-    return res.stdout + res.stderr
-
-
-def _tiny_params(repo: Path) -> None:
-    params = yaml.safe_load((REPO / "params.yaml").read_text())
-    params["fetch"]["sim"].update(files=2, events=150, workers=1)
-    params["preprocess"]["shard_size"] = 64
-    params["preprocess"]["split"] = {"train": 0.6, "val": 0.2, "test": 0.2}
-    params["train"].update(epochs=1, batch_size=32, device="cpu", patience=0)
-    params["train"]["model_kwargs"]["cvn2v"].update(width=4, head=8, depth=1, dropout=0.1)
-    params["threshold"].update(points=101, device="cpu")
-    params["evaluate"].update(device="cpu", gallery_events=1, roc_points=100)
-    params["systematics"].update(events=120, files=1, workers=1, device="cpu",
-                                 variations={"calibration_up": {"gain_counts_per_pe": 1.05}, "noise_up": {"noise_pe": 1.2}})
-    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+_run = run
 
 
 @pytest.fixture(scope="module")
 def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    r = tmp_path_factory.mktemp("tasks") / "repo"
-    r.mkdir()
-    for name in ("dvc.yaml", "bins.yaml", ".dvcignore", ".gitignore"):
-        shutil.copy2(REPO / name, r / name)
-    (r / ".dvc").mkdir()
-    for name in ("config", ".gitignore"):
-        shutil.copy2(REPO / ".dvc" / name, r / ".dvc" / name)
-    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
-    shutil.copytree(REPO / "stages", r / "stages", ignore=ignore)
-    shutil.copytree(REPO / "src", r / "src", ignore=ignore)
-    _tiny_params(r)
-    _run(r, "git", "init", "-q")
-    _run(r, "git", "add", "-A")
-    _run(r, "git", "-c", "user.name=t", "-c", "user.email=t@nucvn.invalid", "commit", "-q", "-m", "tiny")
-    return r
+    return make_repo(tmp_path_factory.mktemp("tasks"))
 
 
 def _plotted_csvs(repo: Path) -> set[str]:
