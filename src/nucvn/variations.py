@@ -122,12 +122,14 @@ def _score_samples(responses: Mapping[str, DetectorParams], spec: SampleSpec, mo
     return selected, events, preselection
 
 
-def measure_systematics(base: DetectorParams, variations: Mapping[str, Mapping[str, float]], spec: SampleSpec, *,
-                        model: Any, config: Mapping[str, Any], cuts: Preselection, threshold: float, work: Path,
+def measure_systematics(base: DetectorParams, variations: Mapping[str, Mapping[str, float]],
+                        responses: Mapping[str, DetectorParams], spec: SampleSpec, *, model: Any,
+                        config: Mapping[str, Any], cuts: Preselection, threshold: float, work: Path,
                         progress: bool = True) -> SystematicsResult:
-    """Simulate the nominal sample and every variation under ``work`` (removed whatever happens),
-    score them and measure the shift of efficiency, purity and NC mis-identification."""
-    responses = {"nominal": base} | detector_variations(base, variations)
+    """Simulate the nominal sample (``base``) and every variation's response (``responses``, from
+    :func:`detector_variations` of ``variations``) under ``work`` (removed whatever happens), score
+    them and measure the shift of efficiency, purity and NC mis-identification."""
+    responses = {"nominal": base} | dict(responses)
     selected, events, preselection = _score_samples(responses, spec, model, config, cuts, threshold, work,
                                                     progress=progress)
     nominal = events["nominal"]

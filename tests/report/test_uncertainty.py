@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from nucvn.report import stats
-from nucvn.report.uncertainty import auc_and_error, balanced_accuracy_error, efficiency_at_misid, paired_bootstrap
+from nucvn.report.uncertainty import auc_and_error, balanced_accuracy_error, efficiency_at_misid, fom_error, paired_bootstrap
 
 
 def _sample(rng: np.random.Generator, n_sig: int, n_bkg: int, shift: float = 1.5) -> tuple[np.ndarray, np.ndarray]:
@@ -39,6 +39,19 @@ def test_balanced_accuracy_error_matches_the_spread_of_repeated_samples() -> Non
     sel = s >= 0.75
     err = balanced_accuracy_error(sel[y].mean(), 800, (~sel[~y]).mean(), 120)
     assert err == pytest.approx(np.std(values), rel=0.2)
+
+
+def test_fom_error_matches_the_spread_of_repeated_samples() -> None:
+    rng = np.random.default_rng(5)
+    values, errs = [], []
+    for _ in range(400):
+        y, s = _sample(rng, 800, 300, shift=1.0)
+        sel = s >= 0.5
+        tp = int(np.sum(sel & y))
+        values.append(tp * tp / (800 * sel.sum()))
+        errs.append(fom_error(tp, 800, int(sel.sum())))
+    assert np.mean(errs) == pytest.approx(np.std(values), rel=0.15)
+    assert np.isnan(fom_error(0, 10, 5)) and fom_error(10, 10, 10) == 0.0
 
 
 def test_efficiency_at_misid_keeps_the_limit_and_is_the_loosest_such_cut() -> None:

@@ -48,6 +48,7 @@ __all__ = [
     "Evaluation",
     "evaluate",
     "data_source",
+    "mode_names",
     "cc_mode_names",
     "check_variables",
 ]
@@ -110,15 +111,22 @@ PROVIDED: tuple[str, ...] = ("nhits", "visible_energy")
 the evaluation adds when the model records its calibration, :mod:`nucvn.report.visible_energy`)."""
 
 
+_LABEL_MODE_NAMES = np.array(["QE", "RES", "DIS", "other", "NC", "none"], dtype=object)
+"""Name of each ``mode`` label (:class:`nucvn.core.events.Mode`; "none" for cosmic and "other")."""
+
+
+def mode_names(meta: pd.DataFrame) -> npt.NDArray[np.object_]:
+    """QE, RES, DIS, other, NC or none per event, from the ``mode`` label (FORMAT.md)."""
+    m = ev.mode(_interaction(meta))
+    return _LABEL_MODE_NAMES[np.where(m < 0, 5, m)]
+
+
 def cc_mode_names(meta: pd.DataFrame) -> npt.NDArray[np.object_]:
-    """:data:`MODE_NAMES` entry of each CC event (``none`` for NC, cosmic and "other"): from the
-    generator's mode where the files carry it (MEC and COH apart), else from the interaction code."""
-    modes = ev.mode(_interaction(meta))
-    names = np.array([{ev.Mode.QE: "QE", ev.Mode.RES: "RES", ev.Mode.DIS: "DIS", ev.Mode.OTHER: "other"}.get(int(v), "none")
-                      for v in modes], dtype=object)
-    raw = "raw_mode" if "raw_mode" in meta.columns else None
-    if raw is not None:
-        gen = meta[raw].to_numpy().astype(np.int64)
+    """:func:`mode_names` with "other" split into MEC and COH where the files carry the generator's
+    mode (``raw_mode``, simulated files); the rows of :data:`MODE_NAMES`."""
+    names = mode_names(meta)
+    if "raw_mode" in meta.columns:
+        gen = meta["raw_mode"].to_numpy().astype(np.int64)
         other = names == "other"
         names[other] = np.array([_GEN_MODE_NAMES.get(int(g), "other") for g in gen[other]], dtype=object)
     return names

@@ -34,6 +34,7 @@ import pandas as pd
 from nucvn.core.errors import NucvnError
 from nucvn.core.events import IMAGE_SHAPE
 from nucvn.report import stats as m
+from nucvn.report.baseline import pixel_charge
 
 __all__ = ["IMAGE_FEATURES", "image_features", "Preselection", "CUTS", "preselection_cuts", "preselection_table"]
 
@@ -55,7 +56,7 @@ def image_features(batches: Iterable[npt.ArrayLike], *, downstream_planes: int =
             raise NucvnError(f"image features: batches must be (n, {', '.join(map(str, IMAGE_SHAPE))}), got {a.shape}")
         hit = a != 0
         parts["nhits"].append(np.count_nonzero(hit.reshape(len(a), -1), axis=1).astype(np.int64))
-        parts["charge"].append(a.reshape(len(a), -1).sum(axis=1, dtype=np.float64))
+        parts["charge"].append(pixel_charge(a))
         planes = hit.any(axis=(1, 3))
         last = n_planes - 1 - np.argmax(planes[:, ::-1], axis=1)
         parts["last_plane"].append(np.where(planes.any(axis=1), last, -1).astype(np.int64))

@@ -50,7 +50,6 @@ QUALITY_KEYS: tuple[str, ...] = (
 """Numbers of the binary report that belong in ``metrics/`` (the rest is bookkeeping in ``info/``)."""
 
 FLAVOUR_NAMES = np.array(E.CATEGORIES[:5] + ("other",), dtype=object)
-MODE_NAMES = np.array(["QE", "RES", "DIS", "other", "NC", "none"], dtype=object)
 
 
 @dataclass
@@ -99,12 +98,6 @@ class TaskReport:
 def flavour_names(meta: pd.DataFrame) -> npt.NDArray[np.object_]:
     """νμ CC, νe CC, ντ CC, NC, cosmic or other, per event (for per-flavour tables)."""
     return E.categories(meta)
-
-
-def mode_names(meta: pd.DataFrame) -> npt.NDArray[np.object_]:
-    """QE, RES, DIS, other, NC (none for cosmics and "other"), per event."""
-    m = ev.mode(E._interaction(meta))
-    return MODE_NAMES[np.where(m < 0, 5, m)]
 
 
 def _energy(meta: pd.DataFrame) -> npt.NDArray[np.float64]:
@@ -178,7 +171,7 @@ def _regression(task: Task, pred: np.ndarray, target: np.ndarray, defined: np.nd
         info["baseline"] = {"name": "calorimetric", "fitted_on": "train split", **cal.to_dict()}
     report, tables = regression_report(
         reco, true, residual=task.resolution, energy=_energy(meta), energy_bins=ctx.bins["nuenergy"],
-        groups={"flavour": flavour_names(meta), "mode": mode_names(meta)}, baseline=baseline,
+        groups={"flavour": flavour_names(meta), "mode": E.mode_names(meta)}, baseline=baseline,
         baseline_name="calorimetric", quantity=task.name, unit=task.unit)
     metrics, more = _split(report)
     info |= more
