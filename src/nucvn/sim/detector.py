@@ -29,6 +29,7 @@ from particle.particle import ParticleNotFound
 
 import nucvn.sim.kernel_cache  # noqa: F401  (sets numba's cache directory before any kernel is defined)
 from nucvn.core.events import IMAGE_SHAPE
+from nucvn.sim import portable_math as pm
 from nucvn.sim import propagate as pr
 from nucvn.sim.detector_params import MUON_RANGE_CM, MUON_RANGE_T_MEV, DetectorParams
 from nucvn.sim.geometry import CELL_PITCH, HALF_WIDTH, N_CELLS_DET, PLANE_PITCH
@@ -188,8 +189,8 @@ class Detector:
         self.params = params or DetectorParams()
         self._P = self.params.kernel_array()
         self._masses = kernel_masses()
-        self._lt = np.log(np.asarray(MUON_RANGE_T_MEV, dtype=np.float64))
-        self._lr = np.log(np.asarray(MUON_RANGE_CM, dtype=np.float64))
+        self._lt = np.asarray(pm.log(MUON_RANGE_T_MEV))
+        self._lr = np.asarray(pm.log(MUON_RANGE_CM))
 
     def simulate(self, batch: GeneratedBatch, seed: int) -> DetectorResult:
         """Run the detector on ``batch`` (particles sorted by event) with batch seed ``seed`` (an

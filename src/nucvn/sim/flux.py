@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
+from nucvn.sim import portable_math as pm
 from nucvn.sim.generator_params import GeneratorParams
 
 __all__ = ["sample_energy", "energy_pdf"]
@@ -21,16 +22,16 @@ __all__ = ["sample_energy", "energy_pdf"]
 
 def _core_mu(params: GeneratorParams) -> float:
     """ln-median of the log-normal core whose mode is ``flux_peak_gev``."""
-    return float(np.log(params.flux_peak_gev) + params.flux_core_log_sigma**2)
+    return float(pm.log(params.flux_peak_gev) + params.flux_core_log_sigma**2)
 
 
 def _sample_tail(rng: np.random.Generator, n: int, lo: float, hi: float, index: float) -> npt.NDArray[np.float64]:
     """Inverse-CDF samples of E^-index on [lo, hi]."""
     u = rng.random(n)
     if abs(index - 1.0) < 1e-12:
-        return lo * (hi / lo) ** u
+        return lo * pm.power(hi / lo, u)
     a = 1.0 - index
-    return (lo**a + u * (hi**a - lo**a)) ** (1.0 / a)
+    return pm.power(lo**a + u * (hi**a - lo**a), 1.0 / a)
 
 
 def sample_energy(
@@ -48,7 +49,7 @@ def sample_energy(
     while todo.size:
         m = todo.size
         tail = rng.random(m) < params.flux_tail_fraction
-        e = np.exp(rng.normal(mu, sigma, m))
+        e = pm.exp(rng.normal(mu, sigma, m))
         n_tail = int(tail.sum())
         if n_tail:
             e[tail] = _sample_tail(rng, n_tail, params.flux_tail_min_gev, hi, params.flux_tail_index)

@@ -28,6 +28,7 @@ import numpy as np
 import numpy.typing as npt
 
 from nucvn.data.h5io import META_DTYPES
+from nucvn.sim import portable_math as pm
 from nucvn.sim.flux import sample_energy
 from nucvn.sim.fsi import apply_pion_fsi
 from nucvn.sim.generator_params import COMPOSITION_CLASSES, GeneratorParams
@@ -94,6 +95,13 @@ class Generator:
         self.seed = int(seed)
         self._rng = np.random.default_rng(np.random.SeedSequence([self.seed, 0x4E55]))
         self._hadroniser = Hadroniser(params, self.seed)
+
+    def reseed(self, seed: int) -> None:
+        """Restart the generator's random streams from ``seed`` (numpy's, and Pythia's per string),
+        keeping what is costly to build (the Pythia instance)."""
+        self.seed = int(seed)
+        self._rng = np.random.default_rng(np.random.SeedSequence([self.seed, 0x4E55]))
+        self._hadroniser.reseed(self.seed)
 
     def generate(self, n_events: int) -> GeneratedBatch:
         """Generate ``n_events`` events of the configured composition."""
@@ -184,7 +192,7 @@ class Generator:
         nue = cls == _CLASS_INDEX["nue_cc"]
         half = np.where(nue, p.parent_nue_kaon_half_gev, p.parent_kaon_half_gev)
         width = np.where(nue, p.parent_nue_kaon_width_gev, p.parent_kaon_width_gev)
-        kaon = self._rng.random(len(cls)) < 1.0 / (1.0 + np.exp(-(t.nuenergy - half) / width))
+        kaon = self._rng.random(len(cls)) < 1.0 / (1.0 + pm.exp(-(t.nuenergy - half) / width))
         t.parent[:] = np.where(kaon, 1, np.where(nue, 2, 0))
         t.parent[cls == _CLASS_INDEX["cosmic"]] = 3
 

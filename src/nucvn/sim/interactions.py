@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from nucvn.sim import portable_math as pm
 from nucvn.sim.generator_params import GeneratorParams
 from nucvn.sim.hadronise import Hadroniser, string_flavours
 from nucvn.sim.kinematics import (
@@ -234,7 +235,7 @@ def coherent(
         e_a = (w_t**2 + M_CARBON**2 + q2_t) / (2 * w_t)
         p_a = np.sqrt(np.clip(e_a**2 - M_CARBON**2, 0.0, None))
         t_min = (two_body_momentum(w_t, mp, M_CARBON) - p_a) ** 2
-        ok = rng.random(todo.size) < np.exp(-params.coh_t_slope_per_gev2 * t_min)
+        ok = rng.random(todo.size) < pm.exp(-params.coh_t_slope_per_gev2 * t_min)
         if round_ == _MAX_ROUNDS:
             ok[:] = True
         w[todo[ok]], q2[todo[ok]] = w_t[ok], q2_t[ok]
@@ -243,11 +244,11 @@ def coherent(
     p_star = two_body_momentum(w, m_pi, M_CARBON)
     p_nucleus = np.linalg.norm(boost_to_rest(target, had)[:, :3], axis=1)
     slope = 2 * params.coh_t_slope_per_gev2 * p_star * p_nucleus + 1e-12
-    one_minus_cos = -np.log1p(-rng.random(n) * -np.expm1(-2 * slope)) / slope
+    one_minus_cos = -pm.log1p(-rng.random(n) * -pm.expm1(-2 * slope)) / slope
     cos = np.clip(1.0 - one_minus_cos, -1.0, 1.0)
     sin = np.sqrt(1.0 - cos**2)
     phi = rng.uniform(0, 2 * np.pi, n)
-    local = np.column_stack([sin * np.cos(phi), sin * np.sin(phi), cos]) * p_star[:, None]
+    local = np.column_stack([sin * pm.cos(phi), sin * pm.sin(phi), cos]) * p_star[:, None]
     axis = boost_to_rest(nu - lep, had)[:, :3]
     pi_rest = np.column_stack([orient(local, axis), np.sqrt(p_star**2 + m_pi**2)])
     pi_lab = boost(pi_rest, had[:, :3] / had[:, 3:4])

@@ -19,6 +19,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
+from nucvn.sim import portable_math as pm
 from nucvn.sim.generator_params import GeneratorParams
 from nucvn.sim.lorentz import Vec4, boost, isotropic, mass2, orient
 from nucvn.sim.masses import M_NUCLEON, M_PION
@@ -49,7 +50,7 @@ def fermi_nucleons(
     rng: np.random.Generator, n: int, params: GeneratorParams, mass: float | F64 = M_NUCLEON
 ) -> Vec4:
     """Bound nucleons of the Fermi gas: |p| ≤ p_F uniform in the sphere, E = sqrt(M²+p²) - E_b."""
-    p = params.fermi_momentum_gev * rng.random(n) ** (1.0 / 3.0)
+    p = params.fermi_momentum_gev * pm.power(rng.random(n), 1.0 / 3.0)
     vec = isotropic(rng, n) * p[:, None]
     e = np.sqrt(mass**2 + p**2) - params.binding_energy_gev
     return np.column_stack([vec, e])
@@ -86,7 +87,7 @@ def scatter(
     cos = np.clip((2 * k * e - m_lep**2 - q2) / np.where(p > 0, 2 * k * p, 1.0), -1.0, 1.0)
     sin = np.sqrt(1.0 - cos**2)
     phi = rng.uniform(0.0, 2 * np.pi, len(s))
-    local = np.column_stack([sin * np.cos(phi), sin * np.sin(phi), cos]) * p[:, None]
+    local = np.column_stack([sin * pm.cos(phi), sin * pm.sin(phi), cos]) * p[:, None]
     beta = total[:, :3] / total[:, 3:4]
     nu_cm = boost(nu, -beta)
     lep_cm = np.column_stack([orient(local, nu_cm[:, :3]), e])
@@ -144,7 +145,7 @@ def sample_q2_qe(
     scale = params.axial_mass_gev
     grid_u = np.linspace(0.0, 1.0, 24)[None, :]
     grid = lo[:, None] + (hi - lo)[:, None] * grid_u**2
-    dip = (1.0 + grid / scale**2) ** -2
+    dip = 1.0 / (1.0 + grid / scale**2) ** 2
     ratio = llewellyn_smith(grid, e_nu[:, None], m_lep[:, None], params) / dip
     bound = 1.3 * ratio.max(axis=1) + 1e-300
     out = np.empty(n)
@@ -172,5 +173,5 @@ def sample_dis_xy(rng: np.random.Generator, n: int, params: GeneratorParams) -> 
     x = rng.beta(params.dis_x_alpha, params.dis_x_beta, n)
     y = rng.random(n)
     anti = rng.random(n) < params.dis_antiquark_fraction
-    y[anti] = 1.0 - rng.random(int(anti.sum())) ** (1.0 / 3.0)
+    y[anti] = 1.0 - pm.power(rng.random(int(anti.sum())), 1.0 / 3.0)
     return x, y

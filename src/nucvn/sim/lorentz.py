@@ -11,6 +11,8 @@ from collections.abc import Sequence
 import numpy as np
 import numpy.typing as npt
 
+from nucvn.sim import portable_math as pm
+
 __all__ = [
     "Vec4",
     "mass2",
@@ -55,7 +57,7 @@ def isotropic(rng: np.random.Generator, n: int) -> npt.NDArray[np.float64]:
     cos = rng.uniform(-1.0, 1.0, n)
     phi = rng.uniform(0.0, 2 * np.pi, n)
     sin = np.sqrt(1.0 - cos**2)
-    return np.stack([sin * np.cos(phi), sin * np.sin(phi), cos], axis=1)
+    return np.stack([sin * pm.cos(phi), sin * pm.sin(phi), cos], axis=1)
 
 
 def orient(local: npt.NDArray[np.float64], axis: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
@@ -131,6 +133,6 @@ def breit_wigner(
     """Non-relativistic Breit-Wigner (Cauchy) masses truncated to [lo, hi], by inverse CDF."""
     lo = np.broadcast_to(np.asarray(lo, dtype=np.float64), (n,))
     hi = np.broadcast_to(np.asarray(hi, dtype=np.float64), (n,))
-    a = np.arctan(2 * (lo - m0) / gamma)
-    b = np.arctan(2 * (hi - m0) / gamma)
-    return m0 + 0.5 * gamma * np.tan(a + rng.random(n) * (b - a))
+    a = pm.arctan(2 * (lo - m0) / gamma)
+    b = pm.arctan(2 * (hi - m0) / gamma)
+    return m0 + 0.5 * gamma * pm.tan(a + rng.random(n) * (b - a))

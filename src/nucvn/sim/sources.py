@@ -17,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
+from nucvn.sim import portable_math as pm
 from nucvn.sim.generator_params import GeneratorParams
 from nucvn.sim.geometry import HALF_WIDTH, LENGTH
 from nucvn.sim.lorentz import Vec4
@@ -34,14 +35,14 @@ def nu_e_elastic(rng: np.random.Generator, energy: F64, params: GeneratorParams)
     gr2 = params.sin2_theta_w**2
     right = rng.random(n) < (gr2 / 3.0) / (gl2 + gr2 / 3.0)
     y = rng.random(n)
-    y[right] = 1.0 - rng.random(int(right.sum())) ** (1.0 / 3.0)
+    y[right] = 1.0 - pm.power(rng.random(int(right.sum())), 1.0 / 3.0)
     y = np.minimum(y, 2 * energy / (2 * energy + M_ELECTRON))
     t = np.maximum(y * energy, 1e-9)
     cos = np.clip((1 + M_ELECTRON / energy) * np.sqrt(t / (t + 2 * M_ELECTRON)), -1.0, 1.0)
     sin = np.sqrt(1.0 - cos**2)
     p = np.sqrt(t**2 + 2 * t * M_ELECTRON)
     phi = rng.uniform(0.0, 2 * np.pi, n)
-    electron = np.column_stack([p * sin * np.cos(phi), p * sin * np.sin(phi), p * cos, t + M_ELECTRON])
+    electron = np.column_stack([p * sin * pm.cos(phi), p * sin * pm.sin(phi), p * cos, t + M_ELECTRON])
     initial = np.column_stack([np.zeros(n), np.zeros(n), energy, energy + M_ELECTRON])
     return electron, initial - electron
 
@@ -58,9 +59,9 @@ class Cosmics:
 def _power_law(rng: np.random.Generator, n: int, lo: float, hi: float, index: float) -> F64:
     u = rng.random(n)
     if abs(index - 1.0) < 1e-12:
-        return lo * (hi / lo) ** u
+        return lo * pm.power(hi / lo, u)
     a = 1.0 - index
-    return (lo**a + u * (hi**a - lo**a)) ** (1.0 / a)
+    return pm.power(lo**a + u * (hi**a - lo**a), 1.0 / a)
 
 
 def cosmic_rays(rng: np.random.Generator, n: int, params: GeneratorParams) -> Cosmics:
@@ -74,11 +75,11 @@ def cosmic_rays(rng: np.random.Generator, n: int, params: GeneratorParams) -> Co
     em = rng.random(n)
     pdg[shower] = np.where(em[shower] < 0.5, 22, np.where(em[shower] < 0.75, 11, -11))
     m = np.where(np.abs(pdg) == 13, M_MUON, np.where(pdg == 22, 0.0, M_ELECTRON))
-    cos = rng.random(n) ** (1.0 / (params.cosmic_zenith_power + 2.0))
+    cos = pm.power(rng.random(n), 1.0 / (params.cosmic_zenith_power + 2.0))
     sin = np.sqrt(1.0 - cos**2)
     phi = rng.uniform(0.0, 2 * np.pi, n)
     p = np.sqrt(np.clip(energy**2 - m**2, 0.0, None))
-    p4 = np.column_stack([p * sin * np.cos(phi), -p * cos, p * sin * np.sin(phi), energy])
+    p4 = np.column_stack([p * sin * pm.cos(phi), -p * cos, p * sin * pm.sin(phi), energy])
     entry = np.column_stack(
         [rng.uniform(-HALF_WIDTH, HALF_WIDTH, n), np.full(n, HALF_WIDTH), rng.uniform(0.0, LENGTH, n)]
     )

@@ -20,6 +20,7 @@ from enum import IntEnum
 import numpy as np
 import numpy.typing as npt
 
+from nucvn.sim import portable_math as pm
 from nucvn.sim.generator_params import GeneratorParams
 
 __all__ = ["GenMode", "NU_MODES", "mode_weights", "sample_modes"]
@@ -42,7 +43,7 @@ NU_MODES: tuple[GenMode, ...] = (GenMode.QE, GenMode.RES, GenMode.DIS, GenMode.C
 
 
 def _saturating(e: npt.NDArray[np.float64], norm: float, threshold: float, scale: float) -> npt.NDArray[np.float64]:
-    return norm * (1.0 - np.exp(-np.clip(e - threshold, 0.0, None) / scale))
+    return norm * (1.0 - pm.exp(-np.clip(e - threshold, 0.0, None) / scale))
 
 
 def mode_weights(energy: npt.ArrayLike, params: GeneratorParams) -> npt.NDArray[np.float64]:
