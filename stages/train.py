@@ -4,7 +4,10 @@ Reads ``params.yaml: train`` into :class:`nucvn.train.TrainConfig` (the one type
 the training parameters, holding their defaults); all logic lives in :func:`nucvn.train.train`.
 Writes the quality numbers of the best epoch to ``metrics/train.json`` and the bookkeeping
 (events/s, device, counts) to ``info/train.json``. With ``train.gpus > 1`` the stage relaunches
-itself under ``torchrun --nproc_per_node=gpus`` (DDP). The paths can be overridden on the command
+itself under ``torchrun --nproc_per_node=gpus`` (DDP). With ``train.nodes > 1`` the batch system
+starts the stage on every machine and each start relaunches itself under ``torchrun
+--nnodes=nodes`` meeting at ``train.rdzv_endpoint``; only the global rank 0 writes the outputs
+(README: "Training on several machines"). The paths can be overridden on the command
 line (tests use that to run the stage on tiny data). Checkpoints live in ``data/checkpoints/train``
 (not a DVC output, so an interrupted ``dvc repro`` resumes).
 """
@@ -39,8 +42,9 @@ def main(argv: list[str]) -> int:
     args = _args(argv)
     config = read_params(TrainConfig, "train", args.params)
     config.validate()
-    if config.gpus > 1 and not in_torchrun():
-        return launch_torchrun(__file__, argv, config.gpus)
+    if config.nodes * config.gpus > 1 and not in_torchrun():
+        return launch_torchrun(__file__, argv, config.gpus, nodes=config.nodes, rdzv_endpoint=config.rdzv_endpoint,
+                               rdzv_id=config.rdzv_id)
     result = train(
         ShardDataset(args.shards, "train"),
         ShardDataset(args.shards, "val"),

@@ -2,18 +2,27 @@
 
 from __future__ import annotations
 
+import json
+import os
+import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pytest
+import safetensors.torch
+import torch
 import yaml
 
 from conftest import random_events
 from nucvn.core.events import numu_cc
 from nucvn.data.h5write import write_events
-from nucvn.data.shards import build_shards
+from nucvn.data.shards import ShardDataset, build_shards
 
-__all__ = ["learnable_events", "make_shards", "write_params", "TINY_TRAIN"]
+__all__ = ["learnable_events", "make_shards", "write_params", "TINY_TRAIN", "DDP_TRAIN", "STAGE", "even_shards",
+           "stage_command", "stage_env", "model_weights", "assert_matches_one_process"]
+
+STAGE = Path(__file__).resolve().parents[1] / "stages" / "train.py"
 
 TINY_TRAIN: dict[str, Any] = {
     "model": "cvn2v",
@@ -41,6 +50,13 @@ TINY_TRAIN: dict[str, Any] = {
 """Tiny training parameters. The images of :func:`learnable_events` tell only νμ CC apart (the other
 labels are noise there), so the auxiliary tasks weigh 0.1 and do not drown the νμ CC signal in a
 2-epoch, 8-feature network."""
+
+
+DDP_TRAIN: dict[str, Any] = {"model": "seed_report", "model_kwargs": {"seed_report": {"hidden": 16, "dropout": 0.0}},
+                             "lr": 0.003, "batch_size": 16}
+"""Overrides of :data:`TINY_TRAIN` under which N processes must reproduce 1: seed_report without
+dropout has no batch norm (on a CPU each rank normalises its own part of the batch) and no dropout
+masks to differ between ranks; 16 splits evenly over 1, 2 and 4 processes."""
 
 
 def learnable_events(n: int, seed: int, *, counts: bool = False) -> tuple[np.ndarray, dict[str, np.ndarray]]:
@@ -87,3 +103,51 @@ def write_params(path: Path, **overrides: Any) -> Path:
     """A params.yaml with a ``train`` section: :data:`TINY_TRAIN` updated with ``overrides``."""
     path.write_text(yaml.safe_dump({"train": TINY_TRAIN | overrides}))
     return path
+
+
+def even_shards(directory: Path, ranks: int) -> Path:
+    """Tiny shards (2 files of 100 events) whose train split divides evenly among ``ranks``
+    processes, so that no rank pads its share with a repeated event and N ranks see exactly the
+    events of one; the first such seed from 0."""
+    for seed in range(20):
+        shards = make_shards(directory / f"data{seed}", n_per_file=100, files=2, seed=seed)
+        if len(ShardDataset(shards, "train")) % ranks == 0:
+            return shards
+    raise AssertionError(f"no seed below 20 gives a train split divisible by {ranks}")
+
+
+def stage_command(params: Path, shards: Path, out: Path) -> list[str]:
+    """``python stages/train.py`` reading ``params``, training on ``shards`` and writing every
+    output (model, checkpoint, metrics, info, history) under ``out``; run it with ``cwd`` the repository."""
+    return [sys.executable, str(STAGE), "--params", str(params), "--shards", str(shards), "--model-dir",
+            str(out / "model"), "--checkpoint-dir", str(out / "ckpt"), "--metrics", str(out / "train.json"),
+            "--info", str(out / "info.json"), "--history", str(out / "history.csv"), "--no-progress"]
+
+
+def stage_env() -> dict[str, str]:
+    """The environment for a stage subprocess: one intra-op thread per process, since several
+    processes share the two cores of CI."""
+    return os.environ | {"OMP_NUM_THREADS": "1"}
+
+
+def model_weights(out: Path) -> dict[str, torch.Tensor]:
+    """The weights a stage run wrote under ``out`` (:func:`stage_command`)."""
+    return safetensors.torch.load_file(str(out / "model" / "model.safetensors"))
+
+
+def assert_matches_one_process(one: Path, many: Path, processes: int) -> None:
+    """The run under ``many`` (``processes`` DDP ranks) reached the weights and validation numbers of
+    the single-process run under ``one`` (both :func:`stage_command` output folders): same global
+    batches and averaged gradients, so equal up to float summation order."""
+    w1, wn = model_weights(one), model_weights(many)
+    assert w1.keys() == wn.keys()
+    for k in w1:
+        torch.testing.assert_close(w1[k], wn[k], rtol=1e-4, atol=1e-5)
+    m1 = json.loads((one / "train.json").read_text())
+    mn = json.loads((many / "train.json").read_text())
+    counts = [json.loads((run / "model" / "model.json").read_text())["result"]["info"]["processes"]
+              for run in (one, many)]
+    assert counts == [1, processes] and m1["best_epoch"] == mn["best_epoch"]
+    assert m1["val_auc"] > 0.8
+    for key in ("val_loss", "val_auc", "val_accuracy"):
+        assert mn[key] == pytest.approx(m1[key], rel=1e-4, abs=1e-5), key

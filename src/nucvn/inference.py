@@ -30,6 +30,7 @@ from nucvn.report.evaluation import IDENTITY_COLUMNS
 from nucvn.tasks import MultiTaskNet, Task, build_network, create_tasks
 from nucvn.core.progress import progress_bar
 from nucvn.data.shards import ShardDataset
+from nucvn.data.sparse import SparseBatch, dense_on
 
 __all__ = ["MODEL_FILES", "load_model", "model_tasks", "predict", "predict_scores", "prediction_table"]
 
@@ -62,10 +63,11 @@ def load_model(model_dir: str | Path) -> tuple[MultiTaskNet, dict[str, Any]]:
     return model.eval(), config
 
 
-def _batches(source: ShardDataset | Iterable[Any], batch_size: int) -> Iterator[torch.Tensor]:
+def _batches(source: ShardDataset | Iterable[Any], batch_size: int, sparse: bool) -> Iterator[torch.Tensor | SparseBatch]:
     if isinstance(source, ShardDataset):
         for start in range(0, len(source), batch_size):
-            yield source.batch(np.arange(start, min(start + batch_size, len(source))))[0]
+            idx = np.arange(start, min(start + batch_size, len(source)))
+            yield source.sparse_batch(idx) if sparse else source.batch(idx)[0]
         return
     for batch in source:
         images = batch[0] if isinstance(batch, tuple | list) else batch
@@ -95,8 +97,8 @@ def predict(model: MultiTaskNet, config: Mapping[str, Any], source: ShardDataset
 
     ``source``: a ShardDataset, or an iterable of uint8 batches ``(n, 2, 100, 80)`` (numpy or
     torch; a ``(images, labels)`` tuple is accepted, its images used). The pixel scaling is the
-    one in ``config["input"]["scale"]``. Inputs are channels-last (as in training); on CUDA the
-    forward pass runs in bf16 autocast. One forward pass serves every task.
+    one in ``config["input"]["scale"]``. Inputs are channels-last (as in training); on CUDA a
+    ShardDataset's events are decoded on the device and the forward pass runs in bf16 autocast. One forward pass serves every task.
     """
     if batch_size <= 0:
         raise NucvnError(f"predict: batch_size must be positive, got {batch_size}")
@@ -108,8 +110,9 @@ def predict(model: MultiTaskNet, config: Mapping[str, Any], source: ShardDataset
     out: dict[str, list[np.ndarray]] = {t.name: [] for t in chosen}
     with torch.inference_mode(), progress_bar(total=total, unit="event", unit_scale=True, desc="predict",
                                               disable=not progress) as bar:
-        for images in _batches(source, batch_size):
-            x = scale_pixels(images.to(dev, non_blocking=True), scale).contiguous(memory_format=torch.channels_last)
+        for batch in _batches(source, batch_size, sparse=dev.type == "cuda"):
+            images = dense_on(batch, dev)
+            x = scale_pixels(images, scale).contiguous(memory_format=torch.channels_last)
             with torch.autocast(device_type=dev.type, dtype=torch.bfloat16, enabled=dev.type == "cuda"):
                 outputs = model(x)
             for t in chosen:

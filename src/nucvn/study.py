@@ -74,13 +74,8 @@ class EventSource:
 
 
 def shard_source(data: ShardDataset, *, block: int = 4096) -> EventSource:
-    """The events of a shard split (memory-mapped, read in blocks)."""
-    def batches() -> Iterator[npt.NDArray[np.uint8]]:
-        for shard in data.images:
-            for i in range(0, len(shard), block):
-                yield np.array(shard[i:i + block])  # a writable copy: torch refuses read-only memory maps
-
-    return EventSource(meta=data.metadata, batches=batches, images=lambda pos: data.batch(pos)[0].numpy(),
+    """The events of a shard split (decoded in blocks of ``block`` events)."""
+    return EventSource(meta=data.metadata, batches=lambda: data.dense_blocks(block), images=lambda pos: data.batch(pos)[0].numpy(),
                        description=f"{data.split} split, {len(data)} events")
 
 

@@ -15,7 +15,9 @@ from conftest import random_events
 from nucvn.core import events as ev
 from nucvn.core.errors import NucvnError
 from nucvn.data.manifest import sha256_file
-from nucvn.data.shard_writer import images_sha256
+from nucvn.data.shard_writer import payload_sha256
+from nucvn.data.hits import HIT_DTYPE
+from nucvn.train.loop import batch_loader
 from nucvn.data.h5write import write_events
 from nucvn.data.shards import SPLITS, ShardDataset, build_shards
 
@@ -87,11 +89,14 @@ def test_shard_files_sizes_checksums_and_no_pickle(tmp_path: Path) -> None:
     assert 0 < train[-1]["n_events"] <= 40
     for s in SPLITS:
         for sh in index["splits"][s]["shards"]:
-            img = np.load(root / sh["images"], allow_pickle=False)
+            hits = np.load(root / sh["hits"], allow_pickle=False)
+            offsets = np.load(root / sh["offsets"], allow_pickle=False)
             met = np.load(root / sh["meta"], allow_pickle=False)
-            assert img.dtype == np.uint8 and img.shape == (sh["n_events"], 2, 100, 80)
+            assert hits.dtype == HIT_DTYPE and hits.shape == (sh["n_hits"],) and hits["pixel"].max() < 16000
+            assert offsets.dtype == np.int64 and offsets.shape == (sh["n_events"] + 1,) and offsets[-1] == sh["n_hits"]
             assert met.dtype.names is not None and len(met) == sh["n_events"]
-            assert images_sha256(root / sh["images"]) == sh["sha256"]["images"]
+            assert payload_sha256(root / sh["hits"]) == sh["sha256"]["hits"]
+            assert sha256_file(root / sh["offsets"]) == sh["sha256"]["offsets"]
     assert index["sources"][0]["sha256"] == sha256_file(paths[0])
     assert index["sources"][0]["n_events"] == 230
     on_disk = json.loads((root / "index.json").read_text())
@@ -101,11 +106,11 @@ def test_shard_files_sizes_checksums_and_no_pickle(tmp_path: Path) -> None:
 
     ds = ShardDataset(root, "train")
     ds.verify()
-    first = root / train[0]["images"]
+    first = root / train[0]["hits"]
     raw = bytearray(first.read_bytes())
     raw[-1] ^= 0xFF
     first.write_bytes(bytes(raw))
-    with pytest.raises(NucvnError, match="images-00000.npy"):
+    with pytest.raises(NucvnError, match="hits-00000.npy"):
         ds.verify()
 
 
@@ -198,6 +203,12 @@ def test_batch_loader_pickle_and_labels(tmp_path: Path) -> None:
     idx = [len(ds) - 1, 3, 70, 3, 130, 0]
     x, y = ds.batch(idx)
     assert x.shape == (6, 2, 100, 80)
+    hits = ds.sparse_batch(idx)  # what a GPU run copies and decodes on the device
+    assert hits.pixel.dtype == torch.int16 and len(hits.pixel) == int(x.count_nonzero())
+    assert torch.equal(hits.decode(), x) and torch.equal(ds.sparse_batch([]).decode(), torch.zeros(0, 2, 100, 80, dtype=torch.uint8))
+    sparse_loader = batch_loader(ds, range(len(ds)), 7, sparse=True)
+    first, rows = next(iter(sparse_loader))
+    assert torch.equal(first.decode(), ds.batch(rows.numpy())[0])
     for b, i in enumerate(idx):
         xi, yi = ds[i]
         assert torch.equal(x[b], xi)
@@ -215,7 +226,7 @@ def test_batch_loader_pickle_and_labels(tmp_path: Path) -> None:
     md = ds.metadata
     assert (ds.labels("numu_cc") == md["numu_cc"].to_numpy()).all()
     assert {"file", "index", "run", "evt", "flavour", "lepton_fraction"} <= set(md.columns)
-    assert set(ds.shard_sha256) == {sh[k] for sh in ds.index["splits"]["train"]["shards"] for k in ("images", "meta")}
+    assert set(ds.shard_sha256) == {sh[k] for sh in ds.index["splits"]["train"]["shards"] for k in ("hits", "offsets", "meta")}
     with pytest.raises(NucvnError, match="no column"):
         ds.labels("nope")
     with pytest.raises(NucvnError, match="index.json"):
@@ -226,9 +237,13 @@ def test_damaged_shard_directory_is_refused_with_the_file_named(tmp_path: Path) 
     paths = _files(tmp_path, [150])
     index = build_shards(paths, tmp_path / "s", shard_size=50, progress=False)
     first = index["splits"]["train"]["shards"][0]
-    np.save(tmp_path / "s" / first["images"], np.zeros((3, 2, 100, 80), np.uint8))
-    with pytest.raises(NucvnError, match="images-00000.npy: holds uint8 \\(3, 2, 100, 80\\)"):
-        ShardDataset(tmp_path / "s", "train")[0]
+    np.save(tmp_path / "s" / first["hits"], np.zeros((3, 2, 100, 80), np.uint8))
+    with pytest.raises(NucvnError, match="hits-00000.npy: holds uint8 \\(3, 2, 100, 80\\)"):
+        ShardDataset(tmp_path / "s", "train")
+    build_shards(paths, tmp_path / "s", shard_size=50, progress=False)
+    np.save(tmp_path / "s" / first["offsets"], np.arange(4))
+    with pytest.raises(NucvnError, match="offsets-00000.npy: "):
+        ShardDataset(tmp_path / "s", "train", verify=False)
     (tmp_path / "s" / "index.json").write_text("{not json")
     with pytest.raises(NucvnError, match="index.json: not valid JSON"):
         ShardDataset(tmp_path / "s", "train")

@@ -50,7 +50,7 @@ def test_stale_temporary_directories_are_removed_live_ones_kept(tmp_path: Path) 
     out = tmp_path / "shards"
     dead = tmp_path / f".shards.tmp-{_dead_pid()}"
     (dead / "train").mkdir(parents=True)
-    (dead / "train" / "images-00000.npy").write_bytes(bytes(1000))
+    (dead / "train" / "hits-00000.npy").write_bytes(bytes(1000))
     old = tmp_path / f".shards.old-{_dead_pid()}"
     old.mkdir()
     other = tmp_path / f".other.tmp-{_dead_pid()}"  # another output's: not ours to judge

@@ -51,21 +51,23 @@ def test_opening_a_split_verifies_its_shards_against_index_json(tmp_path: Path) 
     assert len(ShardDataset(root, "train")) == index["splits"]["train"]["n_events"]  # unchanged: opens
     second = index["splits"]["train"]["shards"][1]
 
-    image = root / second["images"]
+    image = root / second["hits"]
     original = _flip(image, image.stat().st_size // 2)
     with pytest.raises(NucvnError) as err:
         ShardDataset(root, "train")
     message = str(err.value)
-    assert "train/images-00001.npy: sha256 differs" in message and "dvc repro -f preprocess" in message
+    assert "train/hits-00001.npy: sha256 differs" in message and "dvc repro -f preprocess" in message
     assert "\n" not in message
     assert len(ShardDataset(root, "val")) > 0  # other splits are not concerned
     assert len(ShardDataset(root, "train", verify=False)) == index["splits"]["train"]["n_events"]
     image.write_bytes(original)
 
-    meta = root / second["meta"]
-    _flip(meta, meta.stat().st_size - 1)
-    with pytest.raises(NucvnError, match=r"train/meta-00001\.npy: sha256 differs.*dvc repro -f preprocess"):
-        ShardDataset(root, "train")
+    for kind in ("offsets", "meta"):
+        path = root / second[kind]
+        original = _flip(path, path.stat().st_size - 1)
+        with pytest.raises(NucvnError, match=rf"train/{kind}-00001\.npy: sha256 differs.*dvc repro -f preprocess"):
+            ShardDataset(root, "train")
+        path.write_bytes(original)
 
 
 def test_duplicate_input_file_fails_naming_both_or_is_dropped(tmp_path: Path) -> None:

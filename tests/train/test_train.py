@@ -451,3 +451,17 @@ def test_train_events_uses_the_first_events_of_the_train_split_only(shards: Path
     assert _train(shards, tmp_path / "all", train_events=10 * n, epochs=1).info["n_train"] == n
     with pytest.raises(NucvnError, match="train.ema"):
         TrainConfig(**(TINY_TRAIN | {"ema": 1.0})).validate()
+
+
+def test_max_steps_ends_training_mid_epoch_and_a_few_steps_train_at_all(shards: Path, tmp_path: Path) -> None:
+    n = len(ShardDataset(shards, "train"))
+    batch = TINY_TRAIN["batch_size"]
+    per_epoch = -(-n // batch)
+    assert per_epoch > 3
+    capped = _train(shards, tmp_path / "capped", max_steps=per_epoch + 2, epochs=3, patience=0)
+    assert capped.info["steps_run"] == per_epoch + 2 and capped.info["epochs_run"] == 2
+    assert len(_history(tmp_path / "capped" / "history.csv")) == 2
+    full = _train(shards, tmp_path / "full", epochs=1, patience=0)
+    assert full.info["steps_run"] == per_epoch and full.info["epochs_run"] == 1
+    for total in (1, 2, 4):  # one-cycle needs a few steps of warm-up; shorter runs keep the rate constant
+        assert _train(shards, tmp_path / f"s{total}", max_steps=total, epochs=1).info["steps_run"] == total

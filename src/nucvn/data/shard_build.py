@@ -246,6 +246,8 @@ def build_shards(
             "version": FORMAT_VERSION,
             "image_shape": list(ev.IMAGE_SHAPE),
             "layout": "view,plane,cell",
+            "encoding": "sparse: hits (pixel = view * 8000 + plane * 80 + cell, uint16; value, uint8) and int64 offsets",
+            "n_hits": sum(sh["n_hits"] for v in splits.values() for sh in v["shards"]),
             "identity": list(id_keys) if id_keys else ["file", "index"],
             "columns": columns,
             "params": params,

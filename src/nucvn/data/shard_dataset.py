@@ -1,18 +1,24 @@
-"""Reading one split of a shard directory (``data/shards``) as a torch Dataset: :class:`ShardDataset`.
+"""Reading one split of a shard directory (``data/shards``) as a torch Dataset: :class:`ShardDataset`,
+the one reader of the shard format.
+
+Shards are sparse (:mod:`nucvn.data.hits`): a batch is read from the memory-mapped hits of its
+events, shard by shard in file order, and decoded into dense maps on the CPU
+(:meth:`ShardDataset.batch`), or gathered as hits (:meth:`ShardDataset.sparse_batch`) that the
+training loop copies to the GPU and decodes there (:class:`nucvn.data.sparse.SparseBatch`).
 
 Opening a split checks every one of its shard files against the sha256 that ``index.json``
 records (:func:`nucvn.data.shard_writer.shard_sha256`), so training or evaluating on shards whose bytes
 changed after preprocessing fails at once, naming the file, instead of producing a model whose
 recorded data checksum describes other data. Hashing runs in a few threads straight from memory
-maps: about 0.35 s for 20k events (323 MB) on a 2-core CPU with the files in the page cache (sha256
-itself runs at about 1.1 GB/s there); ``verify=False`` skips it.
+maps (sha256 runs at about 1.1 GB/s on one core here, and the shards hold under 1 kB per event);
+``verify=False`` skips it.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -22,10 +28,12 @@ import numpy.typing as npt
 import pandas as pd
 import torch
 
-from nucvn.core import events as ev
 from nucvn.core.errors import NucvnError
-from nucvn.data.shard_format import FORMAT_VERSION, REPROCESS, SPLITS, SplitName
-from nucvn.data.shard_writer import ShardKind, shard_sha256
+from nucvn.data.shard_format import FORMAT_VERSION, REPROCESS, SHARD_FILES, SPLITS, ShardKind, SplitName
+from nucvn.data.shard_writer import shard_sha256
+from nucvn.core.events import IMAGE_SHAPE, N_PIXELS
+from nucvn.data.hits import HIT_DTYPE, decode_into, gather_into
+from nucvn.data.sparse import SparseBatch
 
 __all__ = ["ShardDataset"]
 
@@ -37,13 +45,13 @@ _HASH_THREADS = 4
 class ShardDataset(torch.utils.data.Dataset):
     """One split of a shard directory as a map-style torch Dataset.
 
-    Images are memory-mapped (``np.load(mmap_mode="r", allow_pickle=False)``); an item copies one
-    event (16 kB), never a shard. ``dataset[i]`` is ``(uint8 tensor (2, 100, 80), labels)`` with
-    labels ``numu_cc``, ``lepton_fraction``, ``nuenergy``, ``lepenergy`` (float32) and
-    ``flavour``, ``mode``, ``n_tracks``, ``n_showers`` (int64). :meth:`batch` (also used by
-    ``DataLoader`` through ``__getitems__``) reads many events with one fancy index per shard.
-    The dataset pickles without its memory maps, so DataLoader workers reopen them (without
-    verifying again).
+    Hits are memory-mapped (``np.load(mmap_mode="r", allow_pickle=False)``), offsets and metadata
+    loaded (8 bytes and about 100 bytes per event). ``dataset[i]`` is ``(uint8 tensor (2, 100, 80),
+    labels)`` with labels ``numu_cc``, ``lepton_fraction``, ``nuenergy``, ``lepenergy`` (float32)
+    and ``flavour``, ``mode``, ``n_tracks``, ``n_showers`` (int64). :meth:`batch` (also used by
+    ``DataLoader`` through ``__getitems__``) decodes many events at once; :meth:`sparse_batch` gives
+    their hits undecoded, for decoding on a GPU. The dataset pickles without its memory maps, so
+    DataLoader workers reopen them (without verifying again).
 
     With ``verify`` (default) every shard of the split is checked against its sha256 in
     ``index.json`` on opening (:meth:`verify`); ``verify=False`` skips that, e.g. in benchmarks.
@@ -73,9 +81,11 @@ class ShardDataset(torch.utils.data.Dataset):
         if self._offsets[-1] != len(self._meta):
             raise NucvnError(f"{index_path}: split {split} lists {self._offsets[-1]} events but its meta shards "
                              f"hold {len(self._meta)}; rerun preprocess")
+        self._hit_offsets = [self._checked_offsets(sh) for sh in self._shards]
         self._items = {k: np.asarray(self._meta[k], np.float32) for k in _ITEM_FLOAT} if len(self._meta) else {}
         self._items |= {k: np.asarray(self._meta[k], np.int64) for k in _ITEM_INT} if len(self._meta) else {}
-        self._images: list[np.ndarray] | None = None
+        self._hits: list[np.ndarray] | None = None
+        self._fields: list[tuple[np.ndarray, np.ndarray]] = []
 
     def _load(self, rel: str, mmap: bool = False) -> np.ndarray:
         path = self.root / rel
@@ -84,59 +94,106 @@ class ShardDataset(torch.utils.data.Dataset):
         except (OSError, ValueError) as exc:
             raise NucvnError(f"{path}: cannot be read ({exc}); rerun preprocess") from exc
 
+    def _checked_offsets(self, shard: dict[str, Any]) -> npt.NDArray[np.int64]:
+        offsets = self._load(shard["offsets"])
+        n = shard["n_events"]
+        if (offsets.dtype != np.int64 or offsets.shape != (n + 1,) or offsets[0] != 0
+                or offsets[-1] != shard.get("n_hits") or np.any(np.diff(offsets) < 0)):
+            raise NucvnError(f"{self.root / shard['offsets']}: not the int64 offsets of {n} events and "
+                             f"{shard.get('n_hits')} hits that index.json describes; {REPROCESS}")
+        return np.asarray(offsets)
+
     @property
-    def images(self) -> list[np.ndarray]:
-        """The memory-mapped image shards, opened on first use."""
-        if self._images is None:
-            images = [self._load(sh["images"], mmap=True) for sh in self._shards]
-            for sh, arr in zip(self._shards, images, strict=True):
-                if arr.dtype != np.uint8 or arr.shape != (sh["n_events"], *ev.IMAGE_SHAPE):
-                    raise NucvnError(f"{self.root / sh['images']}: holds {arr.dtype} {arr.shape}, index.json expects "
-                                     f"uint8 ({sh['n_events']}, 2, 100, 80); rerun preprocess")
-            self._images = images
-        return self._images
+    def hits(self) -> list[np.ndarray]:
+        """The memory-mapped hits of each shard, opened on first use."""
+        if self._hits is None:
+            hits = [self._load(sh["hits"], mmap=True) for sh in self._shards]
+            for sh, arr in zip(self._shards, hits, strict=True):
+                if arr.dtype != HIT_DTYPE or arr.shape != (sh["n_hits"],):
+                    raise NucvnError(f"{self.root / sh['hits']}: holds {arr.dtype} {arr.shape}, index.json expects "
+                                     f"{sh['n_hits']} hits of {HIT_DTYPE}; {REPROCESS}")
+            self._hits = hits
+        return self._hits
+
+    def _shard_fields(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        """``(pixel, value)`` views of each shard's memory-mapped hits, made on first use."""
+        if not self._fields:
+            self._fields = [(h["pixel"], h["value"]) for h in self.hits]
+        return self._fields
 
     def __getstate__(self) -> dict[str, Any]:
-        return self.__dict__ | {"_images": None}
+        return self.__dict__ | {"_hits": None, "_fields": []}
 
     def __len__(self) -> int:
         return int(self._offsets[-1])
 
-    def _locate(self, i: int) -> tuple[int, int]:
-        n = len(self)
-        if not -n <= i < n:
-            raise IndexError(f"index {i} out of range for {self.split} split of {n} events")
-        i %= n
-        s = int(np.searchsorted(self._offsets, i, side="right")) - 1
-        return s, i - int(self._offsets[s])
-
     def __getitem__(self, i: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        s, j = self._locate(int(i))
-        image = torch.from_numpy(np.array(self.images[s][j]))
-        i %= len(self)
-        return image, {k: torch.tensor(v[i]) for k, v in self._items.items()}
+        n = len(self)
+        if not -n <= int(i) < n:
+            raise IndexError(f"index {i} out of range for {self.split} split of {n} events")
+        images, labels = self.batch([int(i) % n])
+        return images[0], {k: v[0] for k, v in labels.items()}
 
-    def batch(self, indices: Sequence[int] | npt.NDArray[np.integer]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """Images ``(b, 2, 100, 80)`` uint8 and label tensors ``(b,)`` for ``indices``, in order."""
+    def _indices(self, indices: Sequence[int] | npt.NDArray[np.integer]) -> npt.NDArray[np.int64]:
         idx = np.asarray(indices, dtype=np.int64).reshape(-1)
         n = len(self)
         if len(idx) and (idx.min() < -n or idx.max() >= n):
             raise IndexError(f"indices out of range for {self.split} split of {n} events")
-        idx %= max(n, 1)
-        out = np.empty((len(idx), *ev.IMAGE_SHAPE), dtype=np.uint8)
-        shard = np.searchsorted(self._offsets, idx, side="right") - 1
-        for s in np.unique(shard):
-            pos = np.flatnonzero(shard == s)
-            local = idx[pos] - self._offsets[s]
-            order = np.argsort(local, kind="stable")
-            out[pos[order]] = self.images[int(s)][local[order]]
-        return torch.from_numpy(out), {k: torch.from_numpy(v[idx]) for k, v in self._items.items()}
+        return idx % max(n, 1)
 
-    images_batch = batch
+    def _groups(self, indices: Sequence[int] | npt.NDArray[np.integer]) -> list[tuple[int, npt.NDArray[np.int64], npt.NDArray[np.int64]]]:
+        """``(shard, events in it, their rows in the batch)`` for each shard the batch touches, in
+        file order (shard, then event), so that reads move forward through each file."""
+        idx = self._indices(indices)
+        if not len(idx):
+            return []
+        shard = np.searchsorted(self._offsets, idx, side="right") - 1
+        local = idx - self._offsets[shard]
+        order = np.lexsort((local, shard))
+        parts = np.split(order, np.flatnonzero(np.diff(shard[order])) + 1)
+        return [(int(shard[p[0]]), local[p], p) for p in parts]
+
+    def sparse_batch(self, indices: Sequence[int] | npt.NDArray[np.integer]) -> SparseBatch:
+        """The hits of events ``indices`` (row b of the batch is event ``indices[b]``), undecoded:
+        what a GPU run copies to the device (:meth:`SparseBatch.decode` builds the maps there)."""
+        groups = self._groups(indices)
+        lengths = [np.diff(self._hit_offsets[s])[events] for s, events, _ in groups]
+        total = int(sum(int(n.sum()) for n in lengths))
+        pixel, value = np.empty(total, np.int16), np.empty(total, np.uint8)
+        at, fields = 0, self._shard_fields()
+        for s, events, _ in groups:
+            at = gather_into(*fields[s], self._hit_offsets[s], events, at, pixel, value)
+        rows = np.concatenate([r for _, _, r in groups]) if groups else np.zeros(0, np.int64)
+        return SparseBatch(torch.from_numpy(pixel), torch.from_numpy(value),
+                           torch.from_numpy(np.concatenate(lengths) if groups else np.zeros(0, np.int64)),
+                           torch.from_numpy(rows), size=len(self._indices(indices)))
+
+    def labels_of(self, indices: Sequence[int] | npt.NDArray[np.integer]) -> dict[str, torch.Tensor]:
+        """The label tensors ``(b,)`` of events ``indices``."""
+        idx = self._indices(indices)
+        return {k: torch.from_numpy(v[idx]) for k, v in self._items.items()}
+
+    def images(self, indices: Sequence[int] | npt.NDArray[np.integer]) -> torch.Tensor:
+        """Dense uint8 maps ``(b, 2, 100, 80)`` of events ``indices``, in order, decoded on the CPU."""
+        groups = self._groups(indices)
+        out = np.empty((len(self._indices(indices)), N_PIXELS), np.uint8)  # every row is written once
+        fields = self._shard_fields()
+        for s, events, rows in groups:
+            decode_into(*fields[s], self._hit_offsets[s], events, rows, out)
+        return torch.from_numpy(out).view(-1, *IMAGE_SHAPE)
+
+    def batch(self, indices: Sequence[int] | npt.NDArray[np.integer]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Images ``(b, 2, 100, 80)`` uint8 (:meth:`images`) and label tensors ``(b,)`` for ``indices``, in order."""
+        return self.images(indices), self.labels_of(indices)
 
     def __getitems__(self, indices: Sequence[int]) -> list[tuple[torch.Tensor, dict[str, torch.Tensor]]]:
         images, labels = self.batch(indices)
         return [(images[b], {k: v[b] for k, v in labels.items()}) for b in range(len(images))]
+
+    def dense_blocks(self, block: int = 4096) -> Iterator[npt.NDArray[np.uint8]]:
+        """The split's images in order, ``block`` events at a time, as dense uint8 arrays."""
+        for start in range(0, len(self), block):
+            yield self.batch(np.arange(start, min(start + block, len(self))))[0].numpy()
 
     @property
     def metadata(self) -> pd.DataFrame:
@@ -152,15 +209,14 @@ class ShardDataset(torch.utils.data.Dataset):
 
     @property
     def shard_sha256(self) -> dict[str, str]:
-        """Checksums of this split's shards by path relative to the root: sha256 of the pixel
-        payload for image shards (:func:`nucvn.data.shard_writer.images_sha256`), of the file for
-        metadata shards."""
-        return {sh[kind]: sh["sha256"][kind] for sh in self._shards for kind in ("images", "meta")}
+        """Checksums of this split's shard files by path relative to the root (sha256 of the
+        payload for hits files, of the file for offsets and metadata)."""
+        return {sh[kind]: sh["sha256"][kind] for sh in self._shards for kind in SHARD_FILES}
 
     def verify(self) -> None:
         """Recompute every shard's checksum (several files at once) and refuse, naming the first
         file in index order that differs from ``index.json``, with what to do."""
-        files = [(sh[kind], kind, sh) for sh in self._shards for kind in ("images", "meta")]
+        files = [(sh[kind], kind, sh) for sh in self._shards for kind in SHARD_FILES]
         workers = max(1, min(_HASH_THREADS, os.cpu_count() or 1, len(files)))
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="shard-verify") as pool:
             problems = list(pool.map(lambda f: self._check(*f), files))
@@ -178,10 +234,9 @@ class ShardDataset(torch.utils.data.Dataset):
             return f"{path}: cannot be read ({exc}); {REPROCESS}"
         if got == want:
             return None
-        if kind == "images":
+        if kind == "hits":
             arr = self._load(rel, mmap=True)
-            expect = (shard["n_events"], *ev.IMAGE_SHAPE)
-            if arr.dtype != np.uint8 or arr.shape != expect:
-                return f"{path}: holds {arr.dtype} {arr.shape}, index.json expects uint8 {expect}; {REPROCESS}"
+            if arr.dtype != HIT_DTYPE or arr.shape != (shard["n_hits"],):
+                return f"{path}: holds {arr.dtype} {arr.shape}, index.json expects {shard['n_hits']} hits of {HIT_DTYPE}; {REPROCESS}"
         return (f"{path}: sha256 differs from the one in {self.root / 'index.json'} (the shard changed after "
                 f"preprocessing); {REPROCESS}")

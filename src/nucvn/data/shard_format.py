@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-__all__ = ["SPLITS", "SplitName", "IDENTITY_KEYS", "LABEL_COLUMNS", "FORMAT_VERSION", "REPROCESS"]
+__all__ = ["SPLITS", "SplitName", "IDENTITY_KEYS", "LABEL_COLUMNS", "FORMAT_VERSION", "SHARD_FILES", "ShardKind", "REPROCESS"]
 
 SPLITS: tuple[str, ...] = ("train", "val", "test")
 SplitName = Literal["train", "val", "test"]
@@ -21,6 +21,10 @@ LABEL_COLUMNS: dict[str, str] = {
     "n_showers": "i1",
     "lepton_fraction": "<f4",
 }
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+"""Version 2: sparse shards (hits, per-event offsets, metadata); version 1 stored dense maps."""
+ShardKind = Literal["hits", "offsets", "meta"]
+SHARD_FILES: tuple[ShardKind, ...] = ("hits", "offsets", "meta")
+"""The files of one shard, as keys of its ``index.json`` entry and of its ``sha256``."""
 REPROCESS = "rerun preprocess (dvc repro -f preprocess)"
 """What a message about a damaged or changed shard directory tells the user to do."""

@@ -1,13 +1,15 @@
 """Streaming writer of ``.npy`` shard files (the low level of :mod:`nucvn.data.shards`).
 
-An image shard is written while events arrive: its file starts with the ``.npy`` header of a full
-shard, selected events are appended straight from the reader's chunk arrays with ``writev`` by a
-background thread (so writes overlap reading), and a short last shard gets its real header, of the
-same length, when it is closed. Every file is written under a temporary name, renamed when
-complete, and its checksum computed while writing: for an image shard the sha256 of the pixel
-payload (the array bytes after the ``.npy`` header, :func:`images_sha256`), which a short last shard
-shares with its data as written, so no file is read back; for a metadata shard that of the file.
-:func:`shard_sha256` is the one definition of both checksums that readers verify against.
+A shard is three files: ``hits`` (every hit of its events, :data:`nucvn.data.hits.HIT_DTYPE`),
+``offsets`` (int64, ``n + 1``: event i's hits are ``hits[offsets[i]:offsets[i + 1]]``) and ``meta``.
+The hits file is written while events arrive: it starts with a placeholder ``.npy`` header long
+enough for any hit count, each chunk's selected events are encoded (:func:`nucvn.data.hits.encode`)
+and appended with ``writev`` by a background thread (so writes overlap reading), and the real
+header, padded to the same length, is written over the placeholder when the shard is closed.
+Every file is written under a temporary name, renamed when complete, and its checksum computed
+while writing: for a hits file the sha256 of its payload (the bytes after the ``.npy`` header,
+:func:`payload_sha256`), which the final header does not change, so no file is read back; for the
+others that of the whole file. :func:`shard_sha256` is the one definition that readers verify.
 """
 
 from __future__ import annotations
@@ -18,17 +20,17 @@ import mmap
 import os
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from nucvn.core.events import IMAGE_SHAPE
 from nucvn.data.manifest import sha256_file
+from nucvn.data.shard_format import ShardKind
+from nucvn.data.hits import HIT_DTYPE, encode
 
-__all__ = ["ShardKind", "save_npy", "images_sha256", "shard_sha256", "SplitWriter"]
+__all__ = ["save_npy", "payload_sha256", "shard_sha256", "SplitWriter"]
 
-ShardKind = Literal["images", "meta"]
 _BLOCK = 1 << 24
 
 
@@ -52,7 +54,7 @@ def save_npy(path: Path, arr: np.ndarray) -> str:
     return h.hexdigest()
 
 
-def images_sha256(path: Path) -> str:
+def payload_sha256(path: Path) -> str:
     """sha256 of a ``.npy`` file's array payload (everything after its header).
 
     The payload is hashed straight from a memory map (no copy; ``hashlib`` releases the GIL, so
@@ -82,14 +84,14 @@ def images_sha256(path: Path) -> str:
 
 
 def shard_sha256(path: Path, kind: ShardKind) -> str:
-    """The checksum that ``index.json`` records for a shard file: :func:`images_sha256` (pixel
-    payload) for an image shard, the whole file's sha256 for a metadata shard."""
-    return images_sha256(path) if kind == "images" else sha256_file(path, block=_BLOCK)
+    """The checksum that ``index.json`` records for a shard file: :func:`payload_sha256` for a
+    hits file, the whole file's sha256 for the others."""
+    return payload_sha256(path) if kind == "hits" else sha256_file(path, block=_BLOCK)
 
 
 def _npy_header(dtype: np.dtype, shape: tuple[int, ...], length: int | None = None) -> bytes:
     """A version-1.0 ``.npy`` header; with ``length``, padded with spaces to exactly that size
-    (so the final header of a short shard fits over the placeholder written first)."""
+    (so the final header of a hits file fits over the placeholder written first)."""
     buf = io.BytesIO()
     d = {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False, "shape": shape}
     np.lib.format.write_array_header_1_0(buf, d)
@@ -118,43 +120,41 @@ def _writev(fd: int, views: list[memoryview]) -> None:
 
 
 class SplitWriter:
-    """Streams one split's events into fixed-size shards.
+    """Streams one split's events into shards of ``shard_size`` events.
 
-    The selected events of a chunk are written straight from the chunk's image array with one
-    ``writev`` (runs of consecutive events as single buffers: no copy in Python) and hashed, by
-    the background ``pool`` thread, so file writes overlap reading and decompression; at most
-    ``_IN_FLIGHT`` chunks are held for writing. The image file starts with the header of a full
-    shard; a short last shard gets its real header at close (same length) and is hashed again.
+    The selected events of a chunk are encoded into hits on the calling thread; writing and hashing
+    them run on the background ``pool`` thread, so file writes overlap reading and decompression; at
+    most ``_IN_FLIGHT`` jobs are queued. Offsets and metadata are written when a shard closes.
     """
 
     _IN_FLIGHT = 2
+    _PLACEHOLDER = _npy_header(HIT_DTYPE, (10**15,))
 
     def __init__(self, root: Path, name: str, shard_size: int, meta_dtype: np.dtype, pool: ThreadPoolExecutor) -> None:
         (root / name).mkdir(parents=True)
         self.root, self.name, self.size, self.pool = root, name, shard_size, pool
         self.meta: list[np.ndarray] = []
+        self.counts: list[npt.NDArray[np.int64]] = []
         self.fill = 0
         self.shards: list[dict[str, Any]] = []
-        self.head = _npy_header(np.dtype(np.uint8), (shard_size, *IMAGE_SHAPE))
         self.jobs: list[Future[None]] = []
         self._fd = -1
         self._hash: Any = None
 
     def add(self, images: np.ndarray, meta: np.ndarray, sel: npt.NDArray[np.intp]) -> None:
-        """Append events ``sel`` (sorted indices) of a chunk."""
+        """Append events ``sel`` (sorted indices) of a chunk: ``images`` dense ``(n, 2, 100, 80)``."""
         done = 0
         while done < len(sel):
             if self.fill == 0:
                 k = len(self.shards)
-                self.shards.append({"images": f"{self.name}/images-{k:05d}.npy", "meta": f"{self.name}/meta-{k:05d}.npy"})
+                self.shards.append({kind: f"{self.name}/{kind}-{k:05d}.npy" for kind in ("hits", "offsets", "meta")})
                 self._submit(self._open, self.shards[-1])
             take = min(self.size - self.fill, len(sel) - done)
             part = sel[done : done + take]
-            cut = np.flatnonzero(np.diff(part) != 1) + 1
-            lo, hi = part[np.r_[0, cut]], part[np.r_[cut - 1, len(part) - 1]] + 1
-            views = [images[a:b].reshape(-1).data for a, b in zip(lo.tolist(), hi.tolist(), strict=True)]
-            self._submit(self._write, views)
+            hits, counts = encode(images[part])
+            self._submit(self._write, hits)
             self.meta.append(meta[part])
+            self.counts.append(counts)
             self.fill += take
             done += take
             if self.fill == self.size:
@@ -166,35 +166,34 @@ class SplitWriter:
         self.jobs.append(self.pool.submit(fn, *args))
 
     def _open(self, entry: dict[str, Any]) -> None:
-        self._fd = os.open(self.root / f"{entry['images']}.tmp", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-        _writev(self._fd, [memoryview(self.head)])
+        self._fd = os.open(self.root / f"{entry['hits']}.tmp", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        _writev(self._fd, [memoryview(self._PLACEHOLDER)])
         self._hash = hashlib.sha256()
 
-    def _write(self, views: list[memoryview]) -> None:
-        for v in views:
-            self._hash.update(v)
-        _writev(self._fd, views)
+    def _write(self, hits: np.ndarray) -> None:
+        view = memoryview(hits.view(np.uint8).reshape(-1)) if len(hits) else memoryview(b"")
+        self._hash.update(view)
+        _writev(self._fd, [view])
 
-    def _close(self, entry: dict[str, Any], meta: np.ndarray) -> None:
-        n = len(meta)
-        path = self.root / entry["images"]
-        tmp = path.with_name(f"{path.name}.tmp")
-        if n < self.size:
-            os.pwrite(self._fd, _npy_header(np.dtype(np.uint8), (n, *IMAGE_SHAPE), len(self.head)), 0)
+    def _close(self, entry: dict[str, Any], meta: np.ndarray, counts: npt.NDArray[np.int64]) -> None:
+        offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+        path = self.root / entry["hits"]
+        os.pwrite(self._fd, _npy_header(HIT_DTYPE, (int(offsets[-1]),), len(self._PLACEHOLDER)), 0)
         os.close(self._fd)
-        sha = self._hash.hexdigest()
         self._fd = -1
-        os.replace(tmp, path)
-        entry["n_events"] = n
-        entry["sha256"] = {"images": sha, "meta": save_npy(self.root / entry["meta"], meta)}
+        os.replace(path.with_name(f"{path.name}.tmp"), path)
+        entry["n_events"] = len(meta)
+        entry["n_hits"] = int(offsets[-1])
+        entry["sha256"] = {"hits": self._hash.hexdigest(), "offsets": save_npy(self.root / entry["offsets"], offsets),
+                           "meta": save_npy(self.root / entry["meta"], meta)}
 
     def close(self) -> None:
         """Finish the open shard (if any); the writer thread completes it in order."""
         if self.fill == 0:
             return
-        meta = np.concatenate(self.meta)
-        self.meta, self.fill = [], 0
-        self._submit(self._close, self.shards[-1], meta)
+        meta, counts = np.concatenate(self.meta), np.concatenate(self.counts)
+        self.meta, self.counts, self.fill = [], [], 0
+        self._submit(self._close, self.shards[-1], meta, counts)
 
     def finish(self) -> None:
         """Close the last shard and wait until every file is on disk; re-raise a write error."""

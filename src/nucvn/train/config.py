@@ -18,6 +18,13 @@ columns before training starts. ``task_weights`` are the fixed loss weights ``w_
 absent from the mapping weighs 1). ``loss_weighting: learned`` adds a learned log-variance ``s_t``
 per task (homoscedastic uncertainty weighting, Kendall, Gal & Cipolla, CVPR 2018): the objective is
 ``sum_t w_t (exp(-s_t) L_t + s_t)`` instead of ``sum_t w_t L_t``.
+
+Processes: ``gpus`` per machine, on ``nodes`` machines (``nodes * gpus`` DDP processes in all).
+With ``nodes > 1`` every machine starts the stage and torchrun's c10d rendezvous at
+``rdzv_endpoint`` (``host:port``, one of the machines) gathers them under the job id ``rdzv_id``
+(:func:`nucvn.train.distributed.torchrun_command`). These two say where the processes meet, not
+what they compute, so the checkpoint fingerprint leaves them out: a preempted job resumes on
+other machines.
 """
 
 from __future__ import annotations
@@ -80,7 +87,8 @@ class TrainConfig:
     """Every training choice (``params.yaml: train``); recorded in ``model.json``.
 
     ``batch_size`` is global (split evenly over DDP processes). ``gpus`` is the number of
-    processes the stage launches with torchrun (one per GPU; on a CPU, gloo processes).
+    processes the stage launches with torchrun on each machine (one per GPU; on a CPU, gloo
+    processes); ``nodes`` the number of machines, meeting at ``rdzv_endpoint`` as job ``rdzv_id``.
     ``model_kwargs`` maps each model name to its size arguments; only ``model``'s are used.
     ``tasks``: ``auto`` or a list of task names; ``task_weights``: fixed loss weight per task;
     ``loss_weighting``: ``fixed`` or ``learned`` (module docstring).
@@ -102,9 +110,13 @@ class TrainConfig:
     augment: bool = True
     ema: float = field(default=0.0, metadata={"min": 0, "lt": 1})
     train_events: int = field(default=0, metadata={"min": 0})
+    max_steps: int = field(default=0, metadata={"min": 0})
     workers: int = field(default=0, metadata={"min": 0})
     device: DeviceName = "auto"
     gpus: int = field(default=1, metadata={"min": 1})
+    nodes: int = field(default=1, metadata={"min": 1})
+    rdzv_endpoint: str = ""
+    rdzv_id: str = "nucvn"
     tasks: Literal["auto"] | list[str] = "auto"
     task_weights: dict[str, float] = field(default_factory=_default_task_weights)
     loss_weighting: LossWeighting = "fixed"
@@ -129,6 +141,23 @@ class TrainConfig:
                 raise NucvnError(f"{key} must be < {f.metadata['lt']}, got {value!r}")
         self._validate_model()
         self._validate_tasks()
+        self._validate_nodes()
+
+    def _validate_nodes(self) -> None:
+        """``rdzv_endpoint`` is ``host:port`` (required with ``nodes > 1``, checked whenever set, so
+        that a typo is caught on one machine too) and ``rdzv_id`` a job id without blanks."""
+        endpoint = self.rdzv_endpoint
+        if not endpoint:
+            if self.nodes > 1:
+                raise NucvnError(f"train.nodes={self.nodes} needs train.rdzv_endpoint: the host:port where the "
+                                 "machines meet, one of them (e.g. the first node of the allocation, node001:29500)")
+        else:
+            host, _, port = endpoint.rpartition(":")
+            if not host or not port.isdigit() or not 0 < int(port) < 65536 or any(c.isspace() for c in endpoint):
+                raise NucvnError(f"train.rdzv_endpoint must be host:port (e.g. node001:29500), got {endpoint!r}")
+        if not self.rdzv_id or any(c.isspace() for c in self.rdzv_id):
+            raise NucvnError(f"train.rdzv_id must be a job id without blanks, the same on every machine, "
+                             f"got {self.rdzv_id!r}")
 
     def _validate_tasks(self) -> None:
         known = list_tasks()
@@ -183,10 +212,12 @@ class TrainConfig:
                                  f"argument; it accepts {', '.join(accepted) or 'none'}")
 
     def fingerprint(self, data_sha: dict[str, Any], architecture: dict[str, list[int]]) -> str:
-        """Hash of the configuration (not ``workers``, and only the chosen model's size
-        arguments), the data and the parameter shapes: a checkpoint resumes only a run with the
-        same fingerprint."""
-        cfg = {k: v for k, v in asdict(self).items() if k != "workers"} | {"model_kwargs": self.kwargs}
+        """Hash of the configuration (not ``workers``, ``rdzv_endpoint`` and ``rdzv_id``, which
+        change nothing computed; ``nodes`` only when above 1, so checkpoints of one machine keep
+        their fingerprint; only the chosen model's size arguments), the data and the parameter
+        shapes: a checkpoint resumes only a run with the same fingerprint."""
+        cfg = {k: v for k, v in asdict(self).items() if k not in ("workers", "rdzv_endpoint", "rdzv_id")
+               and not (k == "nodes" and v == 1)} | {"model_kwargs": self.kwargs}
         blob = json.dumps({"config": cfg, "data": data_sha, "architecture": architecture}, sort_keys=True,
                           default=str).encode()
         return hashlib.sha256(blob).hexdigest()

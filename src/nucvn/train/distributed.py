@@ -1,8 +1,12 @@
 """Plain DDP helpers: process-group setup from torchrun's environment, the epoch sampler, sums
-across ranks, and the one-line ``torchrun`` relaunch.
+across ranks, and the one-line ``torchrun`` relaunch (one machine or several).
 
 No framework: ``torchrun --standalone --nproc_per_node=N script`` sets ``RANK``, ``LOCAL_RANK``
-and ``WORLD_SIZE``; :func:`init_distributed` reads them (NCCL on CUDA, gloo on CPU). Batch size is
+and ``WORLD_SIZE``; :func:`init_distributed` reads them (NCCL on CUDA, gloo on CPU). On several
+machines the same script is started once per machine (by the batch system, e.g. ``srun``) and
+each start runs ``torchrun --nnodes=M --rdzv_backend=c10d --rdzv_endpoint=host:port``: torchrun's
+own rendezvous gathers the M machines and numbers their processes, ``RANK`` globally (0 to
+``M * N - 1``) and ``LOCAL_RANK`` within a machine (which picks the GPU). Batch size is
 *global*: each of the N ranks takes ``batch_size / N`` events of every global batch, and
 :class:`EpochSampler` interleaves one permutation across ranks, so step ``k`` of an N-process run
 sees exactly the events of step ``k`` of the single-process run and the averaged gradients agree.
@@ -14,7 +18,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -27,7 +31,7 @@ from torch.utils.data import Dataset, DistributedSampler
 from nucvn.core.errors import NucvnError
 
 __all__ = ["DeviceName", "DistContext", "EpochSampler", "init_distributed", "all_reduce_sum", "launch_torchrun", "resolve_device",
-           "in_torchrun"]
+           "in_torchrun", "torchrun_command", "check_world", "check_same_on_all_ranks"]
 
 DeviceName = Literal["auto", "cpu", "cuda"]
 
@@ -118,7 +122,53 @@ class EpochSampler(DistributedSampler[int]):
         return iter(indices[self.rank : self.total_size : self.num_replicas])
 
 
-def launch_torchrun(script: str, args: Sequence[str], nproc: int) -> int:
-    """Run ``script args`` as ``torchrun --standalone --nproc_per_node=nproc``; return its status."""
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}", script, *args]
-    return subprocess.call(cmd)
+def torchrun_command(script: str, args: Sequence[str], nproc: int, *, nodes: int = 1, rdzv_endpoint: str = "",
+                     rdzv_id: str = "nucvn") -> list[str]:
+    """The ``torchrun`` command line that runs ``script args`` as ``nproc`` processes on this machine.
+
+    One machine: ``--standalone`` (a private rendezvous on a free port). ``nodes > 1``: every
+    machine runs this same command and torchrun's c10d rendezvous at ``rdzv_endpoint`` (the host
+    that serves it must be one of the machines) waits for all ``nodes`` of job ``rdzv_id``.
+    """
+    if nodes > 1:
+        launch = [f"--nnodes={nodes}", f"--nproc_per_node={nproc}", "--rdzv_backend=c10d",
+                  f"--rdzv_endpoint={rdzv_endpoint}", f"--rdzv_id={rdzv_id}"]
+    else:
+        launch = ["--standalone", f"--nproc_per_node={nproc}"]
+    return [sys.executable, "-m", "torch.distributed.run", *launch, script, *args]
+
+
+def launch_torchrun(script: str, args: Sequence[str], nproc: int, *, nodes: int = 1, rdzv_endpoint: str = "",
+                    rdzv_id: str = "nucvn") -> int:
+    """Run :func:`torchrun_command` and return its exit status (the first failing process's)."""
+    return subprocess.call(torchrun_command(script, args, nproc, nodes=nodes, rdzv_endpoint=rdzv_endpoint,
+                                            rdzv_id=rdzv_id))
+
+
+def check_world(nodes: int, gpus: int, ctx: DistContext) -> None:
+    """Refuse a configuration of ``nodes`` × ``gpus`` processes run as a single process (e.g.
+    :func:`nucvn.train.train` called directly): it would silently train alone."""
+    if nodes * gpus > 1 and not ctx.distributed:
+        if nodes == 1:
+            raise NucvnError(f"train.gpus={gpus} needs {gpus} processes: run stages/train.py, which relaunches "
+                             "itself with torchrun, or set train.gpus: 1")
+        raise NucvnError(f"train.nodes={nodes} with train.gpus={gpus} needs {nodes * gpus} processes: run "
+                         f"stages/train.py on each of the {nodes} machines (it relaunches itself with torchrun), "
+                         "or set train.nodes: 1")
+
+
+def check_same_on_all_ranks(values: Mapping[str, int], ctx: DistContext) -> None:
+    """Raise on every rank, naming the first of ``values`` (name: integer) that not all ranks share.
+
+    On several machines each rank reads params.yaml, the shards and the checkpoint from its own
+    view of the files. A machine that sees other files (no shared filesystem, a stale copy) would
+    otherwise train other epochs from other weights or data, silently: gradients still average.
+    """
+    if not ctx.distributed or not values:
+        return
+    t = torch.tensor([v for value in values.values() for v in (value, -value)], dtype=torch.int64, device=ctx.device)
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    for k, name in enumerate(values):
+        if int(t[2 * k]) != -int(t[2 * k + 1]):
+            raise NucvnError(f"{name} differs between the processes: every machine must see the same files; put the "
+                             "repository on a filesystem all machines share")

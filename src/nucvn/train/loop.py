@@ -40,6 +40,8 @@ learned weighting ``<task>_log_variance``.
 exponential moving average of the weights (:mod:`nucvn.train.averaging`): validation, early stopping
 and the written model use it. ``train_events > 0`` trains on the first ``train_events`` events of
 the train split only (learning curves on one data set); the val split is always used whole.
+``max_steps > 0`` ends training after that many optimiser steps in all (the learning-rate schedule
+spans them), mid-epoch if need be: a run of fixed cost on a large sample.
 
 Class imbalance (``balance``) concerns the tasks that define class weights (binary tasks:
 ``n / (2 n_class)``, the public report's eq. 2): ``weights`` scales their per-event loss;
@@ -69,11 +71,13 @@ from nucvn.core.atomic import atomic_write
 from nucvn.core.errors import NucvnError
 from nucvn.core.progress import progress_bar
 from nucvn.data.shards import ShardDataset
+from nucvn.data.sparse import SparseBatch, dense_on
 from nucvn.models import scale_pixels
 from nucvn.tasks import MultiTaskNet, Task, build_network, primary_task
 from nucvn.train.checkpoint import CHECKPOINT, load_checkpoint, remove_checkpoint, restore_rng_state, rng_state, save_atomic
 from nucvn.train.config import BalanceName, LossWeighting, OptimizerName, ScheduleName, TrainConfig
-from nucvn.train.distributed import DistContext, EpochSampler, all_reduce_sum, init_distributed
+from nucvn.train.distributed import (DistContext, EpochSampler, all_reduce_sum, check_same_on_all_ranks, check_world,
+                                     init_distributed)
 from nucvn.train.averaging import WeightAverage
 from nucvn.train.objective import Objective, SplitTargets, TrainStep
 from nucvn.train.records import best_metrics, history_row, metric_names, model_record
@@ -84,7 +88,7 @@ __all__ = ["TrainConfig", "TrainResult", "train", "batch_loader", "history_colum
 
 METRIC_KEYS = ("best_epoch", "val_loss", "val_auc", "val_accuracy", "val_balanced_accuracy")
 """The leading, unprefixed keys of ``metrics`` when the primary task is binary (numu_cc's numbers)."""
-INFO_KEYS = ("model", "tasks", "epochs_run", "events_per_s", "device", "processes", "n_train", "n_val", "n_parameters")
+INFO_KEYS = ("model", "tasks", "epochs_run", "steps_run", "events_per_s", "device", "processes", "n_train", "n_val", "n_parameters")
 _EVAL_BATCH = 512
 
 
@@ -99,30 +103,34 @@ class TrainResult:
     info: dict[str, Any]
 
 
-class _Batches(Dataset[tuple[torch.Tensor, torch.Tensor]]):
-    """A shard split indexed by lists of events: one read per batch, images stay uint8; the
-    targets are gathered by the returned event indices (:class:`SplitTargets`)."""
+class _Batches(Dataset[tuple[torch.Tensor | SparseBatch, torch.Tensor]]):
+    """A shard split indexed by lists of events: one read per batch, images stay uint8 (dense, or
+    the hits when ``sparse``); the targets are gathered by the returned event indices
+    (:class:`SplitTargets`)."""
 
-    def __init__(self, data: ShardDataset) -> None:
-        self.data = data
+    def __init__(self, data: ShardDataset, sparse: bool) -> None:
+        self.data, self.sparse = data, sparse
 
     def __len__(self) -> int:
         return len(self.data)
 
-    def __getitem__(self, indices: list[int]) -> tuple[torch.Tensor, torch.Tensor]:  # type: ignore[override]
-        return self.data.batch(indices)[0], torch.as_tensor(indices, dtype=torch.int64)
+    def __getitem__(self, indices: list[int]) -> tuple[torch.Tensor | SparseBatch, torch.Tensor]:  # type: ignore[override]
+        images = self.data.sparse_batch(indices) if self.sparse else self.data.images(indices)
+        return images, torch.as_tensor(indices, dtype=torch.int64)
 
 
 def batch_loader(data: ShardDataset, sampler: Any, batch: int, *, workers: int = 0,
-                 pin_memory: bool = False) -> DataLoader[Any]:
+                 pin_memory: bool = False, sparse: bool = False) -> DataLoader[Any]:
     """The loader training uses: ``(uint8 images (b, 2, 100, 80), int64 event indices (b,))`` per
-    batch of ``sampler``'s indices, read with one fancy index per shard (no per-event collation)."""
-    return DataLoader(_Batches(data), batch_size=None, sampler=BatchSampler(sampler, batch, drop_last=False),
+    batch of ``sampler``'s indices (no per-event collation); with ``sparse`` the images come as
+    their hits (:class:`nucvn.data.sparse.SparseBatch`), to be decoded on the GPU."""
+    return DataLoader(_Batches(data, sparse), batch_size=None, sampler=BatchSampler(sampler, batch, drop_last=False),
                       num_workers=workers, pin_memory=pin_memory, persistent_workers=workers > 0)
 
 
 def _loader(data: ShardDataset, sampler: Any, batch: int, cfg: TrainConfig, ctx: DistContext) -> DataLoader[Any]:
-    return batch_loader(data, sampler, batch, workers=cfg.workers, pin_memory=ctx.device.type == "cuda")
+    cuda = ctx.device.type == "cuda"
+    return batch_loader(data, sampler, batch, workers=cfg.workers, pin_memory=cuda, sparse=cuda)
 
 
 def history_columns(tasks: list[Task], loss_weighting: LossWeighting) -> tuple[str, ...]:
@@ -149,8 +157,9 @@ def _optimizer(model: nn.Module, objective: Objective, cfg: TrainConfig) -> torc
 
 
 def _scheduler(opt: torch.optim.Optimizer, cfg: TrainConfig, total_steps: int) -> torch.optim.lr_scheduler.LRScheduler:
-    """Stepped once per batch; ``onecycle`` is Smith & Topin (2018), ``cosine`` decays to 0."""
-    if cfg.schedule == "onecycle":
+    """Stepped once per batch; ``onecycle`` is Smith & Topin (2018), ``cosine`` decays to 0. A run of
+    fewer than 8 steps keeps the rate constant (one-cycle's warm-up would last less than 2 steps)."""
+    if cfg.schedule == "onecycle" and total_steps >= 8:
         return torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=total_steps, pct_start=0.25)
     if cfg.schedule == "cosine":
         return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=total_steps)
@@ -161,8 +170,8 @@ def _epoch_seed(seed: int, epoch: int, rank: int) -> int:
     return (seed * 1_000_003 + epoch * 1_009 + rank) % (2**63)
 
 
-def _inputs(images: torch.Tensor, cfg: TrainConfig, ctx: DistContext) -> torch.Tensor:
-    x = scale_pixels(images.to(ctx.device, non_blocking=True), cfg.scale)
+def _inputs(images: torch.Tensor | SparseBatch, cfg: TrainConfig, ctx: DistContext) -> torch.Tensor:
+    x = scale_pixels(dense_on(images, ctx.device), cfg.scale)
     return x.contiguous(memory_format=torch.channels_last)
 
 
@@ -189,9 +198,7 @@ def _write_history(history: list[dict[str, float]], columns: tuple[str, ...], pa
 
 def _setup(cfg: TrainConfig, ctx: DistContext, train_data: ShardDataset, val_data: ShardDataset) -> list[Task]:
     """Check the run can start (processes, batch size, splits, tasks against the shards' columns)."""
-    if cfg.gpus > 1 and not ctx.distributed:
-        raise NucvnError(f"train.gpus={cfg.gpus} needs {cfg.gpus} processes: run stages/train.py, which relaunches "
-                         "itself with torchrun, or set train.gpus: 1")
+    check_world(cfg.nodes, cfg.gpus, ctx)
     if cfg.batch_size % ctx.world:
         raise NucvnError(f"train.batch_size={cfg.batch_size} must be divisible by the {ctx.world} processes")
     if len(train_data) == 0 or len(val_data) == 0:
@@ -248,8 +255,9 @@ def train(train_data: ShardDataset, val_data: ShardDataset, *, model_dir: Path, 
     train_loader = _loader(train_data, sampler, local_batch, cfg, ctx)
     val_loader = _loader(val_data, range(ctx.rank, len(val_data), ctx.world), _EVAL_BATCH, cfg, ctx)
     steps = math.ceil(len(sampler) / local_batch)
+    total_steps = min(steps * cfg.epochs, cfg.max_steps) if cfg.max_steps else steps * cfg.epochs
     opt = _optimizer(model, objective, cfg)
-    sched = _scheduler(opt, cfg, steps * cfg.epochs)
+    sched = _scheduler(opt, cfg, total_steps)
     averaged = WeightAverage(model, cfg.ema)
 
     history: list[dict[str, float]] = []
@@ -273,11 +281,14 @@ def train(train_data: ShardDataset, val_data: ShardDataset, *, model_dir: Path, 
             done = start >= cfg.epochs or best["bad_epochs"] >= cfg.patience > 0
             print(f"train: resuming from {ckpt_path} after epoch {start - 1}"
                   + ("; training had finished, writing the outputs" if done else ""))
+    check_same_on_all_ranks({"the fingerprint of the parameters and shards": int(fingerprint[:15], 16),
+                             f"the epochs done in {ckpt_path}": start}, ctx)
 
     rates: list[float] = [row["train_events_per_s"] for row in history]
+    steps_run = min(start * steps, total_steps)
     names = [t.name for t in tasks]
     for epoch in range(start, cfg.epochs):
-        if best["bad_epochs"] >= cfg.patience > 0:
+        if best["bad_epochs"] >= cfg.patience > 0 or epoch * steps >= total_steps:
             break
         torch.manual_seed(_epoch_seed(cfg.seed, epoch, ctx.rank))
         sampler.set_epoch(epoch)
@@ -288,6 +299,8 @@ def train(train_data: ShardDataset, val_data: ShardDataset, *, model_dir: Path, 
                            desc=f"train {cfg.model} epoch {epoch + 1}/{cfg.epochs}", disable=not (progress and ctx.is_main))
         t0 = time.perf_counter()
         for step, (images, indices) in enumerate(train_loader):
+            if epoch * steps + step >= total_steps:  # train.max_steps reached inside this epoch
+                break
             x = _inputs(images, cfg, ctx)
             if cfg.augment:
                 x = _mirror_cells(x)
@@ -304,6 +317,7 @@ def train(train_data: ShardDataset, val_data: ShardDataset, *, model_dir: Path, 
             loss_acc[0] += sums.double()
             loss_acc[1] += train_targets.defined_counts(batch)
             seen += len(indices)
+            steps_run += 1
             bar.update(len(indices) * ctx.world)
             if step % 20 == 0:  # reading the loss waits for the GPU: not every step
                 bar.set_postfix(loss=f"{float(loss.detach()):.4f}", refresh=False)
@@ -341,7 +355,7 @@ def train(train_data: ShardDataset, val_data: ShardDataset, *, model_dir: Path, 
     objective.load_state_dict(best_objective)
     result = TrainResult(
         metrics=best_metrics(history[best["epoch"] - 1], best["epoch"], tasks, primary, objective),
-        info={"model": cfg.model, "tasks": names, "epochs_run": len(history), "events_per_s": float(np.mean(rates)),
+        info={"model": cfg.model, "tasks": names, "epochs_run": len(history), "steps_run": steps_run, "events_per_s": float(np.mean(rates)),
               "device": str(ctx.device.type), "processes": ctx.world, "n_train": n_train, "n_val": len(val_data),
               "n_parameters": sum(p.numel() for p in model.parameters())})
     if ctx.is_main:  # also after a resumed finished run: every output comes from the checkpointed state

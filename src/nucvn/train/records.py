@@ -68,7 +68,7 @@ def model_record(cfg: TrainConfig, data_sha: dict[str, Any], train_data: ShardDa
     """What ``model.json`` records beside the format's own keys: parameters, data, versions, result,
     and the visible-energy calibration fitted on the whole train split
     (:mod:`nucvn.report.visible_energy`), so the model directory alone evaluates any files."""
-    charge = np.concatenate([pixel_charge(shard) for shard in train_data.images] or [np.zeros(0)])
+    charge = np.concatenate([pixel_charge(block) for block in train_data.dense_blocks()] or [np.zeros(0)])
     return {
         "train_params": asdict(cfg),
         "data": {"shards": str(train_data.root), "sha256": data_sha, "sources": train_data.index.get("sources", []),
