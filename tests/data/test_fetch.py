@@ -139,6 +139,19 @@ def test_fetch_sim_reuses_same_params_and_replaces_on_change(tmp_path: Path) -> 
     assert read_manifest(out) == second
 
 
+def test_fetch_sim_simulates_again_when_the_simulation_code_changed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from nucvn.sim import simulate
+
+    out = tmp_path / "raw"
+    first = fetch_sim(out, files=1, events=20, seed=4, progress=False)
+    assert first["parameters"]["code"] == simulate.code_fingerprint()
+    stamp = (out / "neutrino1.h5").stat().st_mtime_ns
+    monkeypatch.setattr(simulate, "code_fingerprint", lambda: "another version of the simulation")
+    again = fetch_sim(out, files=1, events=20, seed=4, progress=False)
+    assert again["parameters"]["code"] == "another version of the simulation"
+    assert (out / "neutrino1.h5").stat().st_mtime_ns != stamp  # simulated again, not reused
+
+
 def test_fetch_sim_records_the_detector_response_and_resimulates_on_change(tmp_path: Path) -> None:
     """MANIFEST.json records every detector parameter used; a varied response (+5 % gain) is a new
     sample (files replaced), and asking for it again reuses it."""

@@ -59,19 +59,21 @@ def fetch_sim(
     ``detector_params`` sets the detector response (default: :class:`DetectorParams` defaults); a
     variation of it re-simulates the same generator events and transport. The manifest records
     every detector parameter used under ``parameters.detector``, so a sample made with another
-    response is never mistaken for this one. If the previous manifest records the same parameters
+    response is never mistaken for this one, and the simulation code's fingerprint
+    (:func:`nucvn.sim.simulate.code_fingerprint`) under ``parameters.code``, so that files simulated
+    by other code are not reused after an update. If the previous manifest records the same parameters
     and every file still matches its size and sha256, nothing is simulated again (stray files are
     still removed). New files are simulated into a temporary directory and moved into place only
     when all are written.
     """
     from nucvn.sim.detector_params import DetectorParams
-    from nucvn.sim.simulate import simulate_files
+    from nucvn.sim.simulate import code_fingerprint, simulate_files
 
     dparams = detector_params if detector_params is not None else DetectorParams()
     # The files do not depend on the number of workers (byte-identical), so it is not recorded.
     params = {"files": files, "events": events, "seed": seed,
               "composition": dict(composition) if composition is not None else None,
-              "detector": dataclasses.asdict(dparams)}
+              "detector": dataclasses.asdict(dparams), "code": code_fingerprint()}
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     old = read_manifest(out_dir) or {}

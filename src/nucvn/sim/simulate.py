@@ -13,6 +13,7 @@ particle transport: a detector systematic shows up without the statistical noise
 
 from __future__ import annotations
 
+import hashlib
 import multiprocessing
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -34,12 +35,28 @@ from nucvn.sim.generator import Generator
 from nucvn.sim.generator_params import GeneratorParams, validate_composition
 from nucvn.sim.particles import FS_GROUP_KEY, GeneratedBatch
 
-__all__ = ["GENERATOR_NAME", "CHUNK_EVENTS", "SimulatedEvents", "simulate_events", "simulate_files", "finalstate_codes"]
+__all__ = ["GENERATOR_NAME", "CHUNK_EVENTS", "code_fingerprint", "SimulatedEvents", "simulate_events", "simulate_files", "finalstate_codes"]
 
 GENERATOR_NAME = f"nucvn-sim {__version__}"
 """Root attribute ``generator`` of simulated files."""
 CHUNK_EVENTS = 500
 """Events generated per chunk; fixed so results never depend on how work is split."""
+_CODE = [*sorted(Path(__file__).resolve().parent.glob("*.py")),
+         *(Path(__file__).resolve().parents[1] / m for m in ("core/events.py", "data/h5write.py", "data/h5io.py"))]
+
+
+def code_fingerprint() -> str:
+    """sha256 of what decides the simulated bytes besides the parameters: the simulation's source
+    files (``nucvn/sim``, the label and file-format modules) and the versions of numpy, numba and
+    Pythia. A manifest records it, so files simulated by other code are simulated again instead of
+    reused (a changed generator keeps the parameters, not the events)."""
+    from importlib.metadata import version
+
+    h = hashlib.sha256(" ".join(f"{m} {version(m)}" for m in ("numpy", "numba", "pythia8mc")).encode())
+    for path in _CODE:
+        h.update(path.name.encode())
+        h.update(path.read_bytes())
+    return h.hexdigest()
 
 
 @dataclass
