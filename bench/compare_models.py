@@ -68,13 +68,7 @@ def _heldout(out: Path, n: int, seed: int, files: int) -> ShardDataset:
 
 
 def _images(data: ShardDataset, n: int) -> np.ndarray:
-    parts, left = [], n
-    for shard in data.images:
-        if left <= 0:
-            break
-        parts.append(np.asarray(shard[:left]))
-        left -= len(parts[-1])
-    return np.concatenate(parts)
+    return data.images(np.arange(min(n, len(data)))).numpy()
 
 
 def _train_cnn(name: str, cfg: TrainConfig, shards: Path, run_dir: Path) -> dict[str, Any]:

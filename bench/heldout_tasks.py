@@ -32,7 +32,7 @@ from nucvn.sim.simulate import simulate_files
 
 
 def _per_event(data: ShardDataset, fn: object) -> np.ndarray:
-    parts = [fn(np.asarray(s[i : i + 4096])) for s in data.images for i in range(0, len(s), 4096)]  # type: ignore[operator]
+    parts = [fn(block) for block in data.dense_blocks(4096)]
     return np.concatenate(parts)
 
 

@@ -2,7 +2,7 @@
 
 Prints events/s of :func:`nucvn.data.shards.build_shards` and of reading every ``cvnmap`` chunk and
 ``neutrino/*`` dataset with bare h5py (the floor: decompression), measured alternately in the same
-run on warm page cache (best of ``--repeat``), and their ratio (target >= 0.7), both in wall-clock
+run on warm page cache (best of ``--repeat``), and their ratio (target >= 1.0 since the shards are sparse, issue 13; it was 0.7 for dense shards), both in wall-clock
 time, in process CPU time (all threads: the work if only one core were available) and in CPU time
 of the main thread (build_shards writes and hashes shards in a second thread; when a core is free
 for it, the main thread is the critical path). On a machine whose cores are busy with other work
@@ -161,7 +161,7 @@ def main() -> None:
             print(f"  plain h5py read              : {rate['read']:9.0f} events/s")
             print(f"  plain h5py read + plain write: {rate['read+write']:9.0f} events/s  (floor of any preprocessing)")
             print(f"  build_shards                 : {rate['prep']:9.0f} events/s")
-            print(f"  ratio build_shards / read    : {rate['prep'] / rate['read']:.2f}  (target >= 0.70)")
+            print(f"  ratio build_shards / read    : {rate['prep'] / rate['read']:.2f}  (target >= 1.0)")
             print(f"  ratio build_shards / read+write: {rate['prep'] / rate['read+write']:.2f}")
         print(f"load average during the run: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
         print("peak memory of build_shards in a fresh process (target < 1.5 GB, flat in input size):")

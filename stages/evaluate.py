@@ -86,7 +86,7 @@ def main(argv: list[str]) -> int:
     origin = E.data_source(args.raw)
     result = run_study(config, scored, thresholds=thresholds, bins=bins, misid_variables=p.misid_variables, cuts=cuts,
                        images=source.images, train_meta=train.metadata,
-                       train_charge=np.concatenate([pixel_charge(s) for s in train.images] or [np.zeros(0)]),
+                       train_charge=np.concatenate([pixel_charge(b) for b in train.dense_blocks()] or [np.zeros(0)]),
                        score_bins=p.score_bins, roc_points=p.roc_points, gallery_events=p.gallery_events,
                        cl=p.confidence_level,
                        footer=f"simulation | data: {origin} | model: {config['model']} | {source.description}"

@@ -6,6 +6,7 @@ reproduced, so stages appended later (train, ...) are not run here.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -62,6 +63,10 @@ def test_repro_fetch_preprocess_rerun_seed_and_experiment(repo: Path) -> None:
     assert all(sh["n_events"] <= 64 for s in index["splits"].values() for sh in s["shards"])
     lock = yaml.safe_load((repo / "dvc.lock").read_text())
     assert {"fetch", "preprocess"} <= set(lock["stages"])
+    # the outputs live on disk once: workspace files are links to the cache's (cache.type in .dvc/config)
+    cached = {p.stat().st_ino for p in (repo / ".dvc" / "cache").rglob("*") if p.is_file()}
+    for out_file in [repo / "data" / "raw" / "neutrino1.h5", *(repo / "data" / "shards").rglob("hits-*.npy")]:
+        assert out_file.stat().st_ino in cached and out_file.stat().st_nlink >= 2, out_file
 
     out = _run(repo, "repro", "preprocess")
     assert "Running stage" not in out
@@ -76,6 +81,15 @@ def test_repro_fetch_preprocess_rerun_seed_and_experiment(repo: Path) -> None:
     assert index["params"]["seed"] == 7
     assert {s: [sh["sha256"] for sh in v["shards"]] for s, v in index["splits"].items()} != before
     assert index["selection"]["events_out"] == kept  # same events, other split
+    _edit_params(repo, fetch__sim__files=3)  # a persistent output with links: new files by rename, cache intact
+    out = _run(repo, "repro", "preprocess")
+    assert "Running stage 'fetch'" in out and "3 files" in out
+    assert "up to date" in _run(repo, "status", "fetch", "preprocess")
+    _edit_params(repo, fetch__sim__files=2)
+    _run(repo, "repro", "preprocess")
+    assert _index(repo)["selection"]["events_out"] == kept
+    for obj in (p for p in (repo / ".dvc" / "cache" / "files" / "md5").rglob("*") if p.is_file()):  # none written through a link
+        assert hashlib.md5(obj.read_bytes()).hexdigest() == obj.parent.name + obj.name.removesuffix(".dir"), obj
 
     _run(repo, "git", "add", "-A")
     _run(repo, "git", "commit", "-q", "-m", "seed 7")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from scipy.stats import spearmanr
 
 from nucvn.data.labels import label_columns
 from nucvn.report.preselection import image_features
@@ -31,7 +32,9 @@ def test_calibrated_on_half_measures_the_other_half(sample) -> None:
     ok = usable & (charge[half:] > 0)
     ratio = evis[ok] / target[ok]
     assert 0.85 < np.median(ratio) < 1.15  # calibrated: unbiased on events it never saw
-    assert np.corrcoef(evis[ok], target[ok])[0, 1] > 0.8
+    # rank correlation: escaping muons make a heavy low tail that swings Pearson's r between 0.77 and
+    # 0.81 from seed to seed on 750 events; Spearman's rho was 0.81-0.85 on seeds 21-24
+    assert spearmanr(evis[ok], target[ok]).correlation > 0.75
     # NC: the visible energy follows the hadronic energy, not the neutrino energy
     nc = ok & (rest["flavour"].to_numpy() == 3)
     nu = rest["nuenergy"].to_numpy()
