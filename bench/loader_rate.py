@@ -16,9 +16,14 @@ Each is timed with the files in the page cache ("warm") and after evicting them 
 ``posix_fadvise(DONTNEED)`` ("cold": read from disk, as when a data set exceeds memory). It prints
 events/s, the ratio to the dense reader, and the bytes per event on disk of both formats.
 
+With ``--epoch-only`` it instead runs one shuffled epoch over the whole train split through the
+CPU training loader and prints its rate and this process's peak resident memory (``VmHWM``, memory
+maps of the shards included): the loader's memory at full size.
+
 Target (issue 13): sparse -> dense at >= 2x the dense reader; <= 1 kB per event on disk.
 
     python bench/loader_rate.py [--shards data/shards] [--files 2 --events 10000] [--batch 128 --batches 300]
+    python bench/loader_rate.py --shards data/shards --epoch-only
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from benchutil import peak_rss_mb
 
 from nucvn.core.events import IMAGE_SHAPE
 from nucvn.data.shards import ShardDataset, build_shards
@@ -92,8 +98,18 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--batches", type=int, default=300)
     ap.add_argument("--max-events", type=int, default=40000, help="events of the train split used (dense copy size)")
+    ap.add_argument("--epoch-only", action="store_true", help="one epoch of the whole train split: rate and peak RSS")
     args = ap.parse_args()
     torch.set_num_threads(1)
+    if args.epoch_only:
+        data = ShardDataset(args.shards, "train")
+        order = torch.randperm(len(data), generator=torch.Generator().manual_seed(0)).tolist()
+        start = time.perf_counter()
+        n = sum(len(rows) for _, rows in batch_loader(data, order, args.batch))
+        rate = n / (time.perf_counter() - start)
+        print(f"one epoch of the train split through the CPU loader: {n} events, {rate:.0f} events/s, "
+              f"peak RSS {peak_rss_mb():.0f} MB")
+        return
     with tempfile.TemporaryDirectory(prefix="nucvn-loader-") as tmp_name:
         tmp = Path(tmp_name)
         root = args.shards
