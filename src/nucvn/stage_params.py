@@ -119,7 +119,7 @@ class PreprocessParams:
 
     seed: int = field(default=0, metadata={"min": 0})
     split: SplitParams = field(default_factory=SplitParams)
-    shard_size: int = field(default=4096, metadata={"min": 1})
+    shard_size: int = field(default=65536, metadata={"min": 1})
     chunk_size: int = field(default=1024, metadata={"min": 1})
     selection: SelectionParams = field(default_factory=SelectionParams)
     on_bad_file: Literal["fail", "skip"] = "fail"

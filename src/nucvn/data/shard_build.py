@@ -164,7 +164,7 @@ def build_shards(
     *,
     split: Mapping[str, float] = {"train": 0.8, "val": 0.1, "test": 0.1},  # noqa: B006 (read only)
     seed: int = 0,
-    shard_size: int = 4096,
+    shard_size: int = 65536,
     chunk_size: int = 1024,
     drop_interactions: Sequence[int] = (15,),
     drop_empty: bool = True,

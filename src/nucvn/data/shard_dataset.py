@@ -141,22 +141,24 @@ class ShardDataset(torch.utils.data.Dataset):
             raise IndexError(f"indices out of range for {self.split} split of {n} events")
         return idx % max(n, 1)
 
-    def _groups(self, indices: Sequence[int] | npt.NDArray[np.integer]) -> list[tuple[int, npt.NDArray[np.int64], npt.NDArray[np.int64]]]:
-        """``(shard, events in it, their rows in the batch)`` for each shard the batch touches, in
-        file order (shard, then event), so that reads move forward through each file."""
-        idx = self._indices(indices)
+    def _groups(self, idx: npt.NDArray[np.int64]) -> list[tuple[int, npt.NDArray[np.int64], npt.NDArray[np.int64]]]:
+        """``(shard, events in it, their rows in the batch)`` for each shard that the checked indices
+        ``idx`` touch, in file order (shard, then event), so that reads move forward through each
+        file. Split indices are ordered like (shard, event), so one argsort orders both."""
         if not len(idx):
             return []
-        shard = np.searchsorted(self._offsets, idx, side="right") - 1
-        local = idx - self._offsets[shard]
-        order = np.lexsort((local, shard))
-        parts = np.split(order, np.flatnonzero(np.diff(shard[order])) + 1)
-        return [(int(shard[p[0]]), local[p], p) for p in parts]
+        rows = np.argsort(idx, kind="stable")
+        ordered = idx[rows]
+        shard = np.searchsorted(self._offsets, ordered, side="right") - 1
+        bounds = [0, *(np.flatnonzero(shard[1:] != shard[:-1]) + 1).tolist(), len(idx)]
+        return [(int(shard[a]), ordered[a:b] - self._offsets[shard[a]], rows[a:b])
+                for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
 
     def sparse_batch(self, indices: Sequence[int] | npt.NDArray[np.integer]) -> SparseBatch:
         """The hits of events ``indices`` (row b of the batch is event ``indices[b]``), undecoded:
         what a GPU run copies to the device (:meth:`SparseBatch.decode` builds the maps there)."""
-        groups = self._groups(indices)
+        idx = self._indices(indices)
+        groups = self._groups(idx)
         lengths = [np.diff(self._hit_offsets[s])[events] for s, events, _ in groups]
         total = int(sum(int(n.sum()) for n in lengths))
         pixel, value = np.empty(total, np.int16), np.empty(total, np.uint8)
@@ -166,7 +168,7 @@ class ShardDataset(torch.utils.data.Dataset):
         rows = np.concatenate([r for _, _, r in groups]) if groups else np.zeros(0, np.int64)
         return SparseBatch(torch.from_numpy(pixel), torch.from_numpy(value),
                            torch.from_numpy(np.concatenate(lengths) if groups else np.zeros(0, np.int64)),
-                           torch.from_numpy(rows), size=len(self._indices(indices)))
+                           torch.from_numpy(rows), size=len(idx))
 
     def labels_of(self, indices: Sequence[int] | npt.NDArray[np.integer]) -> dict[str, torch.Tensor]:
         """The label tensors ``(b,)`` of events ``indices``."""
@@ -175,10 +177,10 @@ class ShardDataset(torch.utils.data.Dataset):
 
     def images(self, indices: Sequence[int] | npt.NDArray[np.integer]) -> torch.Tensor:
         """Dense uint8 maps ``(b, 2, 100, 80)`` of events ``indices``, in order, decoded on the CPU."""
-        groups = self._groups(indices)
-        out = np.empty((len(self._indices(indices)), N_PIXELS), np.uint8)  # every row is written once
+        idx = self._indices(indices)
+        out = np.empty((len(idx), N_PIXELS), np.uint8)  # every row is written once
         fields = self._shard_fields()
-        for s, events, rows in groups:
+        for s, events, rows in self._groups(idx):
             decode_into(*fields[s], self._hit_offsets[s], events, rows, out)
         return torch.from_numpy(out).view(-1, *IMAGE_SHAPE)
 
