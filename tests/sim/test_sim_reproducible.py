@@ -11,6 +11,7 @@ from pathlib import Path
 
 import h5py
 import numpy as np
+import pytest
 
 from nucvn.sim.simulate import CHUNK_EVENTS, simulate_files
 
@@ -57,3 +58,29 @@ def test_same_events_whatever_the_simd_code_paths(tmp_path: Path) -> None:
 def test_golden_checksum_of_a_tiny_simulation(tmp_path: Path) -> None:
     (path,) = simulate_files(tmp_path, files=1, events=300, seed=2026, progress=False)
     assert datasets_sha256(path) == GOLDEN_SHA256, datasets_sha256(path)
+
+
+def test_a_chunk_that_draws_differently_leaves_the_next_chunk_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Should one platform ever draw one more random number in a chunk, the events of the following
+    chunks stay the same: the generator restarts its stream every chunk (with one stream per file,
+    as before, every later event would change)."""
+    from nucvn.sim import simulate as sim
+    from nucvn.sim.generator import Generator
+
+    n = 2 * CHUNK_EVENTS
+    base = sim.simulate_events(n, seed=5, file_index=1)
+    original = Generator.generate
+    calls = {"n": 0}
+
+    def generate_drawing_once_more(self: Generator, n_events: int):  # type: ignore[no-untyped-def]
+        calls["n"] += 1
+        if calls["n"] == 1:
+            self._rng.random()
+        return original(self, n_events)
+
+    monkeypatch.setattr(Generator, "generate", generate_drawing_once_more)
+    changed = sim.simulate_events(n, seed=5, file_index=1)
+    first, second = slice(0, CHUNK_EVENTS), slice(CHUNK_EVENTS, n)
+    assert not np.array_equal(changed.images[first], base.images[first])
+    assert np.array_equal(changed.images[second], base.images[second])
+    assert np.array_equal(changed.meta["nuenergy"][second], base.meta["nuenergy"][second])
