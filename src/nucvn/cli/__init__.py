@@ -25,6 +25,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "inspect": ("nucvn.cli.inspect", "summarise event files; draw one event"),
     "predict": ("nucvn.cli.predict", "score event files with a trained model; write a CSV"),
     "evaluate": ("nucvn.cli.evaluate", "the evaluate stage's metrics and plots for any event files"),
+    "export": ("nucvn.cli.export", "export a trained model to ONNX (+ JSON sidecar) for ONNX Runtime / C++"),
     "simulate": ("nucvn.sim.cli_simulate", "write simulated neutrinoN.h5 files (fast simulation)"),
     "validate-sim": ("nucvn.sim.validate", "simulate samples and write validation plots + summary.json"),
 }

@@ -14,34 +14,50 @@ final state, vertex, particle counts of simulated files, ...) with the derived l
 a simulated file's own ``mode`` key becomes ``raw_mode``). Only keys every file carries are written.
 A model whose ``model.safetensors`` differs from the sha256 in its ``model.json`` is refused
 (:func:`nucvn.artifact.read_model_dir`), so damaged weights never produce scores.
+
+``--backend onnxruntime --model model.onnx`` scores with the graph written by ``nucvn export``
+(:class:`nucvn.deploy.onnx_runtime.OnnxModel`, on the CPU with ``--threads`` intra-op threads; its
+sidecar ``model.onnx.json`` beside it, whose sha256 must match): the same tasks' post-processing
+and :func:`nucvn.inference.prediction_table` make the same columns; no PyTorch model is built.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
-from nucvn.core.errors import NucvnError
 from nucvn.core.atomic import write_csv
-from nucvn.report.evaluation import IDENTITY_COLUMNS
+from nucvn.core.errors import NucvnError
 from nucvn.core.events import numu_cc
+from nucvn.core.progress import progress_bar
 from nucvn.data.h5io import open_events
 from nucvn.data.labels import labelled_metadata
-from nucvn.core.progress import progress_bar
+from nucvn.report.evaluation import IDENTITY_COLUMNS
+
+if TYPE_CHECKING:
+    from nucvn.tasks import Task  # imports torch: at run time only inside the backends
 
 __all__ = ["add_arguments", "run", "read_thresholds"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", required=True, type=Path, help="trained model directory (model.json + model.safetensors)")
-    parser.add_argument("--files", required=True, nargs="+", help="event files, directories or glob patterns (quote globs)")
+    parser.add_argument("--model", required=True, type=Path, help="trained model directory (model.json + "
+                        "model.safetensors); with --backend onnxruntime the .onnx file of nucvn export")
+    parser.add_argument("--backend", choices=("torch", "onnxruntime"), default="torch",
+                        help="torch (default): the model directory; onnxruntime: an exported .onnx (CPU)")
+    parser.add_argument("--threads", type=int, help="onnxruntime: intra-op threads (default: all cores)")
+    parser.add_argument("--files", required=True, nargs="+",
+                        help="event files, directories or glob patterns (quote globs)")
     parser.add_argument("--out", required=True, type=Path, help="CSV to write (written atomically)")
     parser.add_argument("--batch-size", type=int, default=256, help="events per forward pass (default 256)")
-    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="default: auto (CUDA if available)")
+    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
+                        help="default: auto (CUDA if available)")
     parser.add_argument("--tasks", help="comma-separated tasks to predict (default: all of the model's)")
     parser.add_argument("--threshold", help="a number, or a JSON file such as metrics/threshold.json ({task: "
                         "{threshold: t}}, or the older {threshold: t}): adds '<task>_selected' (score >= threshold) "
@@ -54,9 +70,12 @@ def read_thresholds(value: str, binary: list[str]) -> dict[str, float]:
     of a JSON file holding ``{task: {"threshold": t}}`` (the threshold stage's) or the older
     single-task ``{"threshold": t}`` (for all of them); each value in [0, 1]."""
     try:
-        number = float(value)
-        found = {name: number for name in binary}
+        number: float | None = float(value)
     except ValueError:
+        number = None
+    if number is not None:
+        found = dict.fromkeys(binary, number)
+    else:
         try:
             data = json.loads(Path(value).read_text())
             if isinstance(data, dict) and "threshold" in data:
@@ -76,27 +95,60 @@ def read_thresholds(value: str, binary: list[str]) -> dict[str, float]:
     return found
 
 
+Scorer = Callable[[np.ndarray, Sequence[str]], dict[str, np.ndarray]]
+
+
+def _torch_backend(args: argparse.Namespace) -> tuple[list[Task], Scorer, str]:
+    """``(tasks, images -> predictions, description)`` of a model directory under PyTorch."""
+    from nucvn.inference import load_model, predict  # torch loads only once the files are valid
+
+    if args.model.suffix == ".onnx":
+        raise NucvnError(f"--model {args.model}: an exported ONNX graph; score it with --backend onnxruntime")
+    if args.threads is not None:
+        raise NucvnError("--threads is an onnxruntime option; PyTorch takes its threads from OMP_NUM_THREADS")
+    model, config = load_model(args.model)
+    return (list(model.tasks),
+            lambda images, names: predict(model, config, [images], tasks=names, batch_size=args.batch_size,
+                                          device=args.device, progress=False),
+            f"model {config['model']}")
+
+
+def _onnx_backend(args: argparse.Namespace) -> tuple[list[Task], Scorer, str]:
+    """The same for an exported ``.onnx`` under ONNX Runtime (CPU)."""
+    from nucvn.deploy.onnx_runtime import OnnxModel
+
+    if args.device == "cuda":
+        raise NucvnError("--backend onnxruntime runs on the CPU; leave out --device cuda (or use --backend torch)")
+    session = OnnxModel(args.model, threads=args.threads)
+    quantized = (session.sidecar.get("quantization") or {}).get("type", "float32")
+    return (list(session.tasks),
+            lambda images, names: session.predict([images], tasks=names, batch_size=args.batch_size, progress=False),
+            f"ONNX {session.sidecar['source']['model']} ({quantized}, onnxruntime)")
+
+
 def run(args: argparse.Namespace) -> int:
     if args.batch_size <= 0:
         raise NucvnError(f"--batch-size must be positive, got {args.batch_size}")
     reader = open_events(args.files)
-    from nucvn.inference import load_model, predict, prediction_table  # torch loads only once the files are valid
+    from nucvn.inference import prediction_table
 
-    model, config = load_model(args.model)
-    names = [n.strip() for n in args.tasks.split(",") if n.strip()] if args.tasks else list(model.task_names)
-    unknown = [n for n in names if n not in model.task_names]
+    all_tasks, predict, described = (_onnx_backend if args.backend == "onnxruntime" else _torch_backend)(args)
+    task_names = [t.name for t in all_tasks]
+    names = [n.strip() for n in args.tasks.split(",") if n.strip()] if args.tasks else task_names
+    unknown = [n for n in names if n not in task_names]
     if unknown or not names:
         raise NucvnError(f"--tasks: the model in {args.model} has no task {unknown[0] if unknown else ''!r}; "
-                         f"its tasks: {','.join(model.task_names)}")
-    tasks = [t for n in names for t in model.tasks if t.name == n]
+                         f"its tasks: {','.join(task_names)}")
+    tasks = [t for n in names for t in all_tasks if t.name == n]
     binary = [t.name for t in tasks if t.kind == "binary"]
     thresholds = {} if args.threshold is None else read_thresholds(args.threshold, binary)
     keys = list(reader.common_keys())
     frames: list[pd.DataFrame] = []
-    with progress_bar(total=reader.n_events, unit="event", unit_scale=True, desc="predict", disable=args.no_progress) as bar:
+    with progress_bar(total=reader.n_events, unit="event", unit_scale=True, desc="predict",
+                      disable=args.no_progress) as bar:
         for chunk in reader.iter_chunks(args.batch_size, keys=keys):
-            preds = predict(model, config, [chunk.images], tasks=names, batch_size=args.batch_size, device=args.device,
-                            progress=False)
+            assert chunk.images is not None  # iter_chunks reads the images unless told not to
+            preds = predict(chunk.images, names)
             ident = pd.DataFrame({"file": str(chunk.path), "index": np.arange(chunk.start, chunk.start + len(chunk))})
             for k in IDENTITY_COLUMNS[2:]:
                 if k in chunk.meta.columns:
@@ -115,5 +167,5 @@ def run(args: argparse.Namespace) -> int:
             bar.update(len(chunk))
     out = write_csv(pd.concat(frames, ignore_index=True), args.out)
     print(f"predict: {reader.n_events} events from {len(reader.files)} file(s), tasks {','.join(names)}, "
-          f"model {config['model']}; wrote {out}")
+          f"{described}; wrote {out}")
     return 0
