@@ -80,7 +80,7 @@ def _train_cnn(name: str, cfg: TrainConfig, shards: Path, run_dir: Path) -> dict
             return dict(json.loads((run_dir / "run.json").read_text()))
     t0 = time.perf_counter()
     result = train(ShardDataset(shards, "train"), ShardDataset(shards, "val"), model_dir=model_dir,
-                   checkpoint_dir=run_dir / "checkpoint", history_path=run_dir / "history.csv", config=cfg,
+                   checkpoint_dir=run_dir / "checkpoint", config=cfg,
                    progress=False)
     info = {"kind": "cnn", "model": cfg.model, "train_seconds": time.perf_counter() - t0} | result.info
     (run_dir / "run.json").write_text(json.dumps(info, indent=1))
@@ -97,7 +97,8 @@ def _scores_of(model_dir: Path, val: ShardDataset, held: ShardDataset) -> tuple[
     return s_val, s_held, rate
 
 
-def _features_gbt(shards: Path, n_train: int, held: ShardDataset, run_dir: Path) -> tuple[dict[str, Any], np.ndarray, np.ndarray, float]:
+def _features_gbt(shards: Path, n_train: int, held: ShardDataset,
+                  run_dir: Path) -> tuple[dict[str, Any], np.ndarray, np.ndarray, float]:
     tr, va = ShardDataset(shards, "train", verify=False), ShardDataset(shards, "val", verify=False)
     n = min(n_train, len(tr)) if n_train else len(tr)
     t0 = time.perf_counter()
@@ -145,7 +146,8 @@ def _diff(d: float, err: float) -> str:
     return f"{d:+.4f} ± {err:.4f}" + (f" ({d / err:+.1f}σ)" if err > 0 else "")
 
 
-def _table(results: dict[str, dict[str, Any]], held: ShardDataset, out: Path, reference: str | None, n_boot: int) -> str:
+def _table(results: dict[str, dict[str, Any]], held: ShardDataset, out: Path, reference: str | None,
+           n_boot: int) -> str:
     y = E.signal_labels(held.metadata)
     rows = [("| run | model | train events | epochs | train time | params | AUC | balanced accuracy | "
              "eff. at ≤10 % NC+νe misid | ΔAUC vs ref | Δbal. acc. vs ref |"),
@@ -234,7 +236,8 @@ def main() -> None:
         info = json.loads((Path(model_dir) / "model.json").read_text())["result"]["info"]
         s_val, s_held, rate = _scores_of(Path(model_dir), val, held)
         np.save(run_dir / "heldout_scores.npy", s_held.astype(np.float32), allow_pickle=False)
-        seconds = info["epochs_run"] * info["n_train"] / info["events_per_s"]  # the epochs' time, from the model's record
+        # the epochs' time, from the model's record
+        seconds = info["epochs_run"] * info["n_train"] / info["events_per_s"]
         results[name] = {"kind": "cnn", "train_seconds": seconds, "source": str(model_dir)} | info | {
             "infer_events_per_s": rate, "threshold": _threshold(s_val, val)}
         results_path.write_text(json.dumps(results, indent=1))

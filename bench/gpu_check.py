@@ -284,7 +284,7 @@ def _train(shards: Path, work: Path, cfg: TrainConfig) -> dict[str, Any]:
     """:func:`train` on ``shards`` into ``work``, its printing kept out of the table; its info."""
     with contextlib.redirect_stdout(io.StringIO()):
         result = train(ShardDataset(shards, "train"), ShardDataset(shards, "val"), model_dir=work / "model",
-                       checkpoint_dir=work / "checkpoint", history_path=work / "history.csv", config=cfg,
+                       checkpoint_dir=work / "checkpoint", config=cfg,
                        progress=False)
     return result.info
 
@@ -327,8 +327,8 @@ def ddp_rate(shards: Path, work: Path, plan: Plan) -> Row:
     params.write_text(yaml.safe_dump({"train": asdict(cfg)}))
     info = work / "info.json"
     cmd = [sys.executable, str(STAGE), "--params", str(params), "--shards", str(shards), "--model-dir",
-           str(work / "model"), "--checkpoint-dir", str(work / "checkpoint"), "--metrics", str(work / "metrics.json"),
-           "--info", str(info), "--history", str(work / "history.csv"), "--no-progress"]
+           str(work / "model"), "--checkpoint-dir", str(work / "checkpoint"), "--live-dir", str(work / "dvclive"),
+           "--info", str(info), "--no-progress"]
     proc = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=300, cwd=work)
     if proc.returncode != 0:
         raise _failed(f"stages/train.py with train.gpus=2 exited with {proc.returncode}", proc)

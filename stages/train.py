@@ -2,8 +2,10 @@
 
 Reads ``params.yaml: train`` into :class:`nucvn.train.TrainConfig` (the one typed definition of
 the training parameters, holding their defaults); all logic lives in :func:`nucvn.train.train`.
-Writes the quality numbers of the best epoch to ``metrics/train.json`` and the bookkeeping
-(events/s, device, counts) to ``info/train.json``. With ``train.gpus > 1`` the stage relaunches
+The training history goes through DVCLive into ``dvclive/`` (:mod:`nucvn.train.live`): the
+parameters (``params.yaml``), one TSV per metric and epoch (``plots/metrics/``) and the quality
+numbers of the best epoch (``metrics.json``, what ``dvc exp show`` lists); the bookkeeping
+(events/s, device, counts) goes to ``info/train.json``. With ``train.gpus > 1`` the stage relaunches
 itself under ``torchrun --nproc_per_node=gpus`` (DDP). With ``train.nodes > 1`` the batch system
 starts the stage on every machine and each start relaunches itself under ``torchrun
 --nnodes=nodes`` meeting at ``train.rdzv_endpoint``; only the global rank 0 writes the outputs
@@ -20,9 +22,9 @@ from pathlib import Path
 
 from _stage import read_params, run_stage
 from nucvn.core.atomic import write_json
-from nucvn.train.distributed import in_torchrun, launch_torchrun
 from nucvn.data.shards import ShardDataset
 from nucvn.train import TrainConfig, train
+from nucvn.train.distributed import in_torchrun, launch_torchrun
 
 
 def _args(argv: list[str]) -> argparse.Namespace:
@@ -31,9 +33,8 @@ def _args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--shards", type=Path, default=Path("data/shards"))
     p.add_argument("--model-dir", type=Path, default=Path("data/model"))
     p.add_argument("--checkpoint-dir", type=Path, default=Path("data/checkpoints/train"))
-    p.add_argument("--metrics", type=Path, default=Path("metrics/train.json"))
+    p.add_argument("--live-dir", type=Path, default=Path("dvclive"))
     p.add_argument("--info", type=Path, default=Path("info/train.json"))
-    p.add_argument("--history", type=Path, default=Path("plots/train_history.csv"))
     p.add_argument("--no-progress", action="store_true")
     return p.parse_args(argv)
 
@@ -50,16 +51,16 @@ def main(argv: list[str]) -> int:
         ShardDataset(args.shards, "val"),
         model_dir=args.model_dir,
         checkpoint_dir=args.checkpoint_dir,
-        history_path=args.history,
+        live_dir=args.live_dir,
         config=config,
         progress=not args.no_progress,
     )
     if int(os.environ.get("RANK", "0")) == 0:
         write_json(result.info, args.info)
-        write_json(result.metrics, args.metrics)
         m, i = result.metrics, result.info
         shown = ", ".join(f"{k} {v:.4f}" for k, v in m.items() if k.startswith("val_") and isinstance(v, float))
-        print(f"train: best epoch {m['best_epoch']}: {shown} ({i['events_per_s']:.0f} events/s on {i['device']})")
+        print(f"train: best epoch {m['best_epoch']}: {shown} ({i['events_per_s']:.0f} events/s on {i['device']}); "
+              f"history and metrics in {args.live_dir}")
     return 0
 
 

@@ -23,7 +23,7 @@ def run(repo: Path, *args: str) -> str:
         "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@nucvn.invalid",
     }
     cmd = [sys.executable, "-m", "dvc", *args] if args[0] != "git" else list(args)
-    res = subprocess.run(cmd, cwd=repo, env=env, capture_output=True, text=True)
+    res = subprocess.run(cmd, cwd=repo, env=env, check=False, capture_output=True, text=True)
     if res.returncode != 0:
         raise AssertionError(f"{' '.join(cmd)} failed ({res.returncode}):\n{res.stdout}\n{res.stderr}")
     return res.stdout + res.stderr
@@ -41,8 +41,24 @@ def tiny_params(repo: Path) -> None:
     params["threshold"].update(points=101, device="cpu")
     params["evaluate"].update(device="cpu", gallery_events=1, roc_points=100)
     params["systematics"].update(events=120, files=1, workers=1, device="cpu",
-                                 variations={"calibration_up": {"gain_counts_per_pe": 1.05}, "noise_up": {"noise_pe": 1.2}})
+                                 variations={"calibration_up": {"gain_counts_per_pe": 1.05},
+                                             "noise_up": {"noise_pe": 1.2}})
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+def copy_code(repo: Path) -> None:
+    """Copy the project's DVC configuration (its plot templates included), ignore files, stages and
+    package into ``repo``: what a tiny pipeline repository needs besides dvc.yaml and params."""
+    for name in (".dvcignore", ".gitignore"):
+        shutil.copy2(REPO / name, repo / name)
+    (repo / ".dvc").mkdir()
+    for name in ("config", ".gitignore"):
+        shutil.copy2(REPO / ".dvc" / name, repo / ".dvc" / name)
+    if (REPO / ".dvc" / "plots").is_dir():
+        shutil.copytree(REPO / ".dvc" / "plots", repo / ".dvc" / "plots")
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+    shutil.copytree(REPO / "stages", repo / "stages", ignore=ignore)
+    shutil.copytree(REPO / "src", repo / "src", ignore=ignore)
 
 
 def make_repo(root: Path, configure: Callable[[Path], None] = tiny_params) -> Path:
@@ -50,14 +66,9 @@ def make_repo(root: Path, configure: Callable[[Path], None] = tiny_params) -> Pa
     :func:`tiny_params`), committed in a fresh git repository."""
     r = root / "repo"
     r.mkdir(parents=True)
-    for name in ("dvc.yaml", "bins.yaml", ".dvcignore", ".gitignore"):
+    for name in ("dvc.yaml", "bins.yaml"):
         shutil.copy2(REPO / name, r / name)
-    (r / ".dvc").mkdir()
-    for name in ("config", ".gitignore"):
-        shutil.copy2(REPO / ".dvc" / name, r / ".dvc" / name)
-    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
-    shutil.copytree(REPO / "stages", r / "stages", ignore=ignore)
-    shutil.copytree(REPO / "src", r / "src", ignore=ignore)
+    copy_code(r)
     configure(r)
     run(r, "git", "init", "-q")
     run(r, "git", "add", "-A")

@@ -12,10 +12,10 @@ import pytest
 import torch
 
 from nucvn.core.errors import NucvnError
-from nucvn.inference import load_model, model_tasks, predict, predict_scores, prediction_table
-from nucvn.report.stats import auc
-from nucvn.models import scale_pixels
 from nucvn.data.shards import ShardDataset
+from nucvn.inference import load_model, model_tasks, predict, predict_scores, prediction_table
+from nucvn.models import scale_pixels
+from nucvn.report.stats import auc
 from nucvn.train import TrainConfig, train
 from trainutil import TINY_TRAIN, make_shards
 
@@ -25,7 +25,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     root = tmp_path_factory.mktemp("inference")
     shards = make_shards(root, n_per_file=200, files=2, seed=7)
     train(ShardDataset(shards, "train"), ShardDataset(shards, "val"), model_dir=root / "model",
-          checkpoint_dir=root / "ckpt", history_path=root / "history.csv", config=TrainConfig(**TINY_TRAIN),
+          checkpoint_dir=root / "ckpt", config=TrainConfig(**TINY_TRAIN),
           progress=False)
     return root / "model", shards
 

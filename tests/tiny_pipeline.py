@@ -10,8 +10,8 @@ from pathlib import Path
 import yaml
 
 from conftest import random_events
-from nucvn.data.manifest import write_manifest
 from nucvn.data.h5write import write_events
+from nucvn.data.manifest import write_manifest
 from nucvn.data.shards import ShardDataset, build_shards
 from nucvn.train import TrainConfig, train
 
@@ -25,7 +25,8 @@ EVAL_PARAMS = {
         "roc_points": 200,
         "gallery_events": 2,
         "confidence_level": 0.6827,
-        "preselection": {"min_hits": 15, "downstream_planes": 0, "downstream_max_hits": 2,  # random images light every plane
+        "preselection": {"min_hits": 15, "downstream_planes": 0,
+                         "downstream_max_hits": 2,  # random images light every plane
                          "fiducial": {"x": [-700, 700], "y": [-700, 700], "z": [100, 5700]}},
     },
 }
@@ -54,7 +55,8 @@ def make_raw(raw: Path, *, files: int = 2, events: int = 160) -> list[Path]:
 def make_shards(root: Path, *, files: int = 2, events: int = 160) -> Path:
     """``root/raw`` event files and ``root/shards`` (40 % val, 40 % test so both hold events)."""
     paths = make_raw(root / "raw", files=files, events=events)
-    build_shards(paths, root / "shards", split={"train": 0.2, "val": 0.4, "test": 0.4}, seed=0, shard_size=64, progress=False)
+    build_shards(paths, root / "shards", split={"train": 0.2, "val": 0.4, "test": 0.4}, seed=0, shard_size=64,
+                 progress=False)
     return root / "shards"
 
 
@@ -63,7 +65,7 @@ def make_model(root: Path, shards: Path) -> Path:
     cfg = TrainConfig(model="cvn2v", model_kwargs={"cvn2v": {"width": 2, "depth": 1, "head": 8}}, epochs=1,
                       batch_size=32, lr=2e-3, weight_decay=1e-4, augment=False, patience=1, device="cpu", seed=0)
     train(ShardDataset(shards, "train"), ShardDataset(shards, "val"), model_dir=root / "model",
-          checkpoint_dir=root / "ckpt", history_path=root / "history.csv", config=cfg, progress=False)
+          checkpoint_dir=root / "ckpt", config=cfg, progress=False)
     assert json.loads((root / "model" / "model.json").read_text())["model"] == "cvn2v"
     return root / "model"
 

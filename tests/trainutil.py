@@ -118,10 +118,11 @@ def even_shards(directory: Path, ranks: int) -> Path:
 
 def stage_command(params: Path, shards: Path, out: Path) -> list[str]:
     """``python stages/train.py`` reading ``params``, training on ``shards`` and writing every
-    output (model, checkpoint, metrics, info, history) under ``out``; run it with ``cwd`` the repository."""
+    output (model, checkpoint, info, DVCLive history and metrics in ``live``) under ``out``; run it
+    with ``cwd`` the repository."""
     return [sys.executable, str(STAGE), "--params", str(params), "--shards", str(shards), "--model-dir",
-            str(out / "model"), "--checkpoint-dir", str(out / "ckpt"), "--metrics", str(out / "train.json"),
-            "--info", str(out / "info.json"), "--history", str(out / "history.csv"), "--no-progress"]
+            str(out / "model"), "--checkpoint-dir", str(out / "ckpt"), "--live-dir", str(out / "live"), "--info",
+            str(out / "info.json"), "--no-progress"]
 
 
 def stage_env() -> dict[str, str]:
@@ -143,8 +144,8 @@ def assert_matches_one_process(one: Path, many: Path, processes: int) -> None:
     assert w1.keys() == wn.keys()
     for k in w1:
         torch.testing.assert_close(w1[k], wn[k], rtol=1e-4, atol=1e-5)
-    m1 = json.loads((one / "train.json").read_text())
-    mn = json.loads((many / "train.json").read_text())
+    m1 = json.loads((one / "live" / "metrics.json").read_text())
+    mn = json.loads((many / "live" / "metrics.json").read_text())
     counts = [json.loads((run / "model" / "model.json").read_text())["result"]["info"]["processes"]
               for run in (one, many)]
     assert counts == [1, processes] and m1["best_epoch"] == mn["best_epoch"]

@@ -10,8 +10,15 @@ from pathlib import Path
 import pytest
 import torch
 
-from nucvn.train.checkpoint import hash_path, load_checkpoint, remove_checkpoint, restore_rng_state, rng_state, save_atomic
 from nucvn.core.errors import NucvnError
+from nucvn.train.checkpoint import (
+    hash_path,
+    load_checkpoint,
+    remove_checkpoint,
+    restore_rng_state,
+    rng_state,
+    save_atomic,
+)
 
 
 def test_round_trip_with_weights_only(tmp_path: Path) -> None:

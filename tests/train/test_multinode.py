@@ -84,7 +84,8 @@ def test_fingerprint_ignores_where_the_machines_meet() -> None:
     two = TrainConfig(nodes=2, rdzv_endpoint="node001:29500").fingerprint({}, {})
     assert TrainConfig(nodes=2, rdzv_endpoint="node017:29400", rdzv_id="again").fingerprint({}, {}) == two
     assert TrainConfig().fingerprint({}, {}) != two
-    before = {k: v for k, v in asdict(TrainConfig()).items() if k not in ("workers", "nodes", "rdzv_endpoint", "rdzv_id")}
+    launch_keys = ("workers", "nodes", "rdzv_endpoint", "rdzv_id")
+    before = {k: v for k, v in asdict(TrainConfig()).items() if k not in launch_keys}
     blob = json.dumps({"config": before | {"model_kwargs": TrainConfig().kwargs}, "data": {}, "architecture": {}},
                       sort_keys=True, default=str).encode()
     assert TrainConfig().fingerprint({}, {}) == hashlib.sha256(blob).hexdigest()

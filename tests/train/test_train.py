@@ -1,10 +1,10 @@
-"""Training loop: learning (several task heads), outputs, options, early stopping, resume after
-SIGKILL or after the last epoch, damaged checkpoints, full disks, DDP = 1 process, tasks refused
-at the start, learned loss weighting."""
+"""Training loop: learning (several task heads), outputs (model and DVCLive history), options,
+early stopping, resume after SIGKILL or after the last epoch (history files equal to an
+uninterrupted run's), damaged checkpoints, full disks, DDP = 1 process, tasks refused at the start,
+learned loss weighting."""
 
 from __future__ import annotations
 
-import csv
 import errno
 import json
 import os
@@ -21,15 +21,17 @@ import numpy as np
 import pytest
 import safetensors.torch
 import torch
+import yaml
 
+from nucvn.core.errors import NucvnError
+from nucvn.data.shards import ShardDataset
+from nucvn.inference import load_model
+from nucvn.tasks import create_tasks
+from nucvn.train import INFO_KEYS, METRIC_KEYS, TrainConfig, TrainResult, train
 from nucvn.train.checkpoint import hash_path, save_atomic
 from nucvn.train.distributed import EpochSampler
-from nucvn.core.errors import NucvnError
-from nucvn.inference import load_model
-from nucvn.data.shards import ShardDataset
-from nucvn.tasks import create_tasks
-from nucvn.train import INFO_KEYS, METRIC_KEYS, TrainConfig, TrainResult, history_columns, train
 from nucvn.train.loop import _mirror_cells
+from nucvn.train.records import metric_names
 from trainutil import TINY_TRAIN, make_shards, write_params
 
 REPO = Path(__file__).resolve().parents[2]
@@ -44,13 +46,37 @@ def shards(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def _train(shards: Path, out: Path, **overrides: Any) -> TrainResult:
     return train(ShardDataset(shards, "train"), ShardDataset(shards, "val"), model_dir=out / "model",
-                 checkpoint_dir=out / "ckpt", history_path=out / "history.csv",
+                 checkpoint_dir=out / "ckpt", live_dir=out / "live",
                  config=TrainConfig(**(TINY_TRAIN | overrides)), progress=False)
 
 
-def _history(path: Path) -> list[dict[str, str]]:
-    with open(path) as f:
-        return list(csv.DictReader(f))
+def _history(live: Path) -> dict[str, list[tuple[int, float]]]:
+    """The DVCLive history under ``live``: metric name -> [(step, value), ...] from its TSV."""
+    out = {}
+    for tsv in sorted((live / "plots" / "metrics").rglob("*.tsv")):
+        header, *rows = [line.split("\t") for line in tsv.read_text().splitlines()]
+        name = tsv.relative_to(live / "plots" / "metrics").with_suffix("").as_posix()
+        assert header == ["step", name.rsplit("/", 1)[-1]], tsv
+        out[name] = [(int(step), float(value)) for step, value in rows]
+    return out
+
+
+def _live_files(live: Path) -> dict[str, str]:
+    """Every file DVCLive wrote under ``live`` but the rates (each epoch's own measurement)."""
+    return {p.relative_to(live).as_posix(): p.read_text() for p in sorted(live.rglob("*"))
+            if p.is_file() and p.name != "train_events_per_s.tsv"}
+
+
+def _expected_names(tasks: list[str], learned: bool = False) -> set[str]:
+    """The DVCLive metric names of a run on ``tasks``: per task its losses and validation metrics
+    (and log-variance), the objective and the rate; no unprefixed aliases of the primary task."""
+    names = {"total/train_loss", "total/val_loss", "train_events_per_s"}
+    for task in create_tasks(tasks):
+        names |= {f"{task.name}/train_loss", f"{task.name}/val_loss"}
+        names |= {f"{task.name}/val_{m}" for m in metric_names(task)}
+        if learned:
+            names.add(f"{task.name}/log_variance")
+    return names
 
 
 @pytest.fixture(scope="module")
@@ -78,16 +104,19 @@ def interrupted(shards: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_training_learns_and_writes_model_dir(shards: Path, baseline: tuple[TrainResult, Path]) -> None:
     result, out = baseline
-    rows = _history(out / "history.csv")
-    assert tuple(rows[0]) == history_columns(create_tasks(TASKS), "fixed") and [r["epoch"] for r in rows] == ["1", "2"]
-    assert tuple(rows[0])[:8] == ("epoch", "train_loss", "val_loss", "val_auc", "val_accuracy", "val_balanced_accuracy",
-                                  "total_train_loss", "total_val_loss")
-    assert {"flavour_val_accuracy", "mode_val_balanced_accuracy", "nuenergy_val_rms", "lepton_fraction_val_bias",
-            "numu_cc_val_auc", "nuenergy_train_loss"} <= set(rows[0])
-    assert float(rows[1]["train_loss"]) < float(rows[0]["train_loss"])
-    assert float(rows[1]["total_train_loss"]) < float(rows[0]["total_train_loss"])
-    for row in rows:  # the unprefixed columns keep their meaning: numu_cc's
-        assert row["val_auc"] == row["numu_cc_val_auc"] and row["val_loss"] == row["numu_cc_val_loss"]
+    history = _history(out / "live")
+    assert set(history) == _expected_names(TASKS)
+    assert {"flavour/val_accuracy", "mode/val_balanced_accuracy", "nuenergy/val_rms", "lepton_fraction/val_bias",
+            "numu_cc/val_auc", "nuenergy/train_loss"} <= set(history)
+    assert all([step for step, _ in curve] == [1, 2] for curve in history.values())  # step = epoch, from 1
+    assert history["numu_cc/train_loss"][1][1] < history["numu_cc/train_loss"][0][1]
+    assert history["total/train_loss"][1][1] < history["total/train_loss"][0][1]
+    assert all(rate > 0 for _, rate in history["train_events_per_s"])
+    params = yaml.safe_load((out / "live" / "params.yaml").read_text())
+    assert params == json.loads(json.dumps(asdict(TrainConfig(**TINY_TRAIN))))
+    written = {p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()}
+    assert {p for p in written if not p.startswith("live/plots/")} == {  # no dvc.yaml, no report, no CSV
+        "live/metrics.json", "live/params.yaml", "model/model.json", "model/model.safetensors"}
     assert result.metrics["val_auc"] > 0.9 and result.metrics["best_epoch"] in (1, 2) and result.info["epochs_run"] == 2
     assert result.info["tasks"] == TASKS
     assert result.info["device"] == "cpu" and result.info["processes"] == 1 and result.info["events_per_s"] > 0
@@ -115,16 +144,21 @@ def test_training_learns_and_writes_model_dir(shards: Path, baseline: tuple[Trai
 
 
 def test_metrics_hold_quality_numbers_and_info_the_bookkeeping(baseline: tuple[TrainResult, Path]) -> None:
-    """metrics/train.json gets ``result.metrics`` only, so ``dvc exp show`` compares quality, not
-    events/s; the bookkeeping is kept in model.json beside it."""
+    """dvclive/metrics.json gets ``result.metrics`` (and DVCLive's step, the last epoch) only, so
+    ``dvc exp show`` compares quality, not events/s; the bookkeeping is kept in model.json."""
     result, out = baseline
     assert tuple(result.metrics) == (*METRIC_KEYS, "total_val_loss", *TASKS) and tuple(result.info) == INFO_KEYS
     assert all(isinstance(result.metrics[k], (int, float)) for k in (*METRIC_KEYS, "total_val_loss"))
     assert result.metrics["numu_cc"] == {k: result.metrics[k] for k in METRIC_KEYS[1:]}
     assert set(result.metrics["flavour"]) == {"val_loss", "val_accuracy", "val_balanced_accuracy"}
     assert set(result.metrics["nuenergy"]) == {"val_loss", "val_bias", "val_rms", "val_mean_abs"}
-    best = _history(out / "history.csv")[result.metrics["best_epoch"] - 1]
-    assert result.metrics["total_val_loss"] == pytest.approx(float(best["total_val_loss"]), rel=1e-5)
+    history = _history(out / "live")
+    best = result.metrics["best_epoch"]
+    assert result.metrics["total_val_loss"] == history["total/val_loss"][best - 1][1]
+    assert result.metrics["total_val_loss"] == min(v for _, v in history["total/val_loss"])
+    assert result.metrics["numu_cc"]["val_auc"] == history["numu_cc/val_auc"][best - 1][1]
+    assert json.loads((out / "live" / "metrics.json").read_text()) == \
+        json.loads(json.dumps(result.metrics)) | {"step": result.info["epochs_run"]}
     assert json.loads((out / "model" / "model.json").read_text())["result"] == \
         json.loads(json.dumps({"metrics": result.metrics, "info": result.info}))
 
@@ -133,17 +167,19 @@ def test_resuming_a_finished_run_writes_every_output(shards: Path, baseline: tup
                                                      interrupted: Path, tmp_path: Path,
                                                      capsys: pytest.CaptureFixture[str]) -> None:
     """Killed after the last checkpoint, before the model: DVC deletes the outputs, the rerun
-    resumes without training and writes the model, the history and the whole result."""
+    resumes without training and writes the model, the whole result and the DVCLive history, equal
+    to an uninterrupted run's."""
     out = tmp_path / "run"
     shutil.copytree(interrupted, out)
     assert (out / "ckpt" / "checkpoint.pt").is_file() and not (out / "model" / "model.json").exists()
-    (out / "history.csv").unlink()
+    shutil.rmtree(out / "live")
     capsys.readouterr()
     result = _train(shards, out)
     assert "training had finished" in capsys.readouterr().out
 
     base_result, base = baseline
-    assert _history(out / "history.csv") == _history(base / "history.csv")
+    assert _live_files(out / "live") == _live_files(base / "live")
+    assert _history(out / "live")["train_events_per_s"] == _history(interrupted / "live")["train_events_per_s"]
     assert result.metrics == base_result.metrics and tuple(result.info) == INFO_KEYS
     assert {k: result.info[k] for k in ("epochs_run", "n_train", "n_val", "n_parameters")} == \
         {k: base_result.info[k] for k in ("epochs_run", "n_train", "n_val", "n_parameters")}
@@ -180,13 +216,14 @@ def test_full_disk_is_one_line_naming_the_file(shards: Path, tmp_path: Path, mon
         monkeypatch.setattr(torch, "save", full)
         path = tmp_path / "ckpt" / "checkpoint.pt"
     else:
-        monkeypatch.setattr(Path, "write_bytes", lambda p, data: full() if p.suffix == ".safetensors" else write_bytes(p, data))
+        monkeypatch.setattr(Path, "write_bytes",
+                            lambda p, data: full() if p.suffix == ".safetensors" else write_bytes(p, data))
         path = tmp_path / "model" / "model.safetensors"
     with pytest.raises(NucvnError) as err:
         _train(shards, tmp_path, epochs=1)
     message = str(err.value)
     assert message.startswith(f"{path}: no space left on device") and "\n" not in message
-    assert not [p for p in tmp_path.rglob(".*")]  # no temporary file left behind
+    assert not list(tmp_path.rglob(".*"))  # no temporary file left behind
 
 
 def test_only_the_chosen_models_size_arguments_are_used(shards: Path, tmp_path: Path) -> None:
@@ -203,12 +240,13 @@ def test_only_the_chosen_models_size_arguments_are_used(shards: Path, tmp_path: 
 def test_all_task_heads_learn(tmp_path: Path) -> None:
     """Shards with particle counts: auto trains all eight tasks, and each task's training loss falls."""
     shards = make_shards(tmp_path / "data", n_per_file=150, files=2, counts=True)
-    weights = {k: 1.0 for k in TINY_TRAIN["task_weights"]}
+    weights = dict.fromkeys(TINY_TRAIN["task_weights"], 1.0)
     result = _train(shards, tmp_path, epochs=3, task_weights=weights)
     assert result.info["tasks"] == [*TASKS, "nproton", "npion", "npizero"]
-    rows = _history(tmp_path / "history.csv")
+    history = _history(tmp_path / "live")
+    assert set(history) == _expected_names(result.info["tasks"])
     for task in result.info["tasks"]:
-        assert float(rows[-1][f"{task}_train_loss"]) < float(rows[0][f"{task}_train_loss"]), task
+        assert history[f"{task}/train_loss"][-1][1] < history[f"{task}/train_loss"][0][1], task
     assert set(result.metrics["npizero"]) == {"val_loss", "val_accuracy", "val_balanced_accuracy"}
 
 
@@ -219,19 +257,24 @@ def test_a_count_task_is_refused_at_the_start_on_shards_without_counts(shards: P
     assert message == (f"task nproton needs the key 'nproton' (neutrino/nproton), which {shards / 'index.json'} lacks "
                        "(the real files carry no particle counts); train without it: dvc exp run -S "
                        "'train.tasks=[numu_cc,flavour]'")
-    assert not (tmp_path / "ckpt").exists() and not (tmp_path / "history.csv").exists()
+    assert not (tmp_path / "ckpt").exists() and not (tmp_path / "live").exists()
 
 
 def test_learned_loss_weighting_trains(shards: Path, tmp_path: Path) -> None:
     """Kendall et al.'s weighting: the log-variances move, are recorded per epoch and in model.json."""
     result = _train(shards, tmp_path, loss_weighting="learned", tasks=["numu_cc", "nuenergy", "mode"])
-    rows = _history(tmp_path / "history.csv")
-    assert "nuenergy_log_variance" in rows[0] and float(rows[1]["total_train_loss"]) < float(rows[0]["total_train_loss"])
+    history = _history(tmp_path / "live")
+    assert set(history) == _expected_names(["numu_cc", "nuenergy", "mode"], learned=True)
+    assert history["total/train_loss"][1][1] < history["total/train_loss"][0][1]
     config = json.loads((tmp_path / "model" / "model.json").read_text())
     log_vars = config["loss"]["log_variances"]
     assert config["loss"]["weighting"] == "learned" and set(log_vars) == {"numu_cc", "nuenergy", "mode"}
     assert all(v != 0.0 for v in log_vars.values())
     assert result.metrics["nuenergy"]["log_variance"] == log_vars["nuenergy"]
+    best = result.metrics["best_epoch"]
+    assert history["nuenergy/log_variance"][best - 1][1] == log_vars["nuenergy"]
+    summary = json.loads((tmp_path / "live" / "metrics.json").read_text())
+    assert summary["nuenergy"]["log_variance"] == log_vars["nuenergy"]
     assert np.isfinite(result.metrics["val_loss"]) and result.metrics["val_auc"] > 0.5
 
 
@@ -241,7 +284,8 @@ def test_other_options_train(shards: Path, tmp_path: Path, optimizer: str, sched
                              scale: str, augment: bool) -> None:
     result = _train(shards, tmp_path, optimizer=optimizer, schedule=schedule, balance=balance, scale=scale,
                     augment=augment, epochs=1, lr=0.003)
-    assert np.isfinite(result.metrics["val_loss"]) and 0 <= result.metrics["val_auc"] <= 1 and result.info["epochs_run"] == 1
+    assert np.isfinite(result.metrics["val_loss"]) and 0 <= result.metrics["val_auc"] <= 1
+    assert result.info["epochs_run"] == 1
 
 
 def test_mirror_augmentation_flips_cells_of_each_view_independently() -> None:
@@ -277,15 +321,15 @@ def test_checkpoint_of_another_configuration_is_not_resumed(shards: Path, tmp_pa
 
 
 def test_bad_configuration_is_reported_by_name(shards: Path, tmp_path: Path) -> None:
-    with pytest.raises(NucvnError, match="train.optimizer"):
+    with pytest.raises(NucvnError, match=r"train\.optimizer"):
         TrainConfig(optimizer="adam").validate()  # type: ignore[arg-type]
-    with pytest.raises(NucvnError, match="train.epochs"):
+    with pytest.raises(NucvnError, match=r"train\.epochs"):
         TrainConfig(epochs=0).validate()
-    with pytest.raises(NucvnError, match="train.gpus=2 needs 2 processes"):
+    with pytest.raises(NucvnError, match=r"train\.gpus=2 needs 2 processes"):
         _train(shards, tmp_path, gpus=2)
     with pytest.raises(NucvnError, match="unknown model"):
         _train(shards, tmp_path, model="nope")
-    with pytest.raises(NucvnError, match="train.tasks: unknown task 'nue'"):
+    with pytest.raises(NucvnError, match=r"train\.tasks: unknown task 'nue'"):
         _train(shards, tmp_path, tasks=["nue"])
     with pytest.raises(NucvnError, match=r"^train\.task_weights\.nue: not a task"):
         TrainConfig(task_weights={"nue": 1.0}).validate()
@@ -312,8 +356,8 @@ def test_epoch_sampler_order_depends_on_seed_and_epoch_only() -> None:
 
 def _stage(params: Path, shards: Path, out: Path, **popen: Any) -> subprocess.Popen[bytes]:
     cmd = [sys.executable, str(STAGE), "--params", str(params), "--shards", str(shards), "--model-dir",
-           str(out / "model"), "--checkpoint-dir", str(out / "ckpt"), "--metrics", str(out / "train.json"),
-           "--info", str(out / "info.json"), "--history", str(out / "history.csv"), "--no-progress"]
+           str(out / "model"), "--checkpoint-dir", str(out / "ckpt"), "--live-dir", str(out / "live"),
+           "--info", str(out / "info.json"), "--no-progress"]
     env = os.environ | {"OMP_NUM_THREADS": "1"}
     return subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, **popen)
 
@@ -353,7 +397,7 @@ def test_resume_after_sigkill_gives_identical_weights(shards: Path, tmp_path: Pa
     assert straight.keys() == resumed.keys()
     for k in straight:
         assert torch.equal(straight[k], resumed[k]), k
-    assert _history(tmp_path / "straight" / "history.csv") == _history(killed / "history.csv")
+    assert _live_files(tmp_path / "straight" / "live") == _live_files(killed / "live")
 
 
 @pytest.mark.slow
@@ -375,8 +419,9 @@ def test_ddp_two_cpu_processes_match_one(tmp_path: Path) -> None:
     one, two = _weights(tmp_path / "one"), _weights(tmp_path / "two")
     for k in one:
         torch.testing.assert_close(one[k], two[k], rtol=1e-4, atol=1e-5)
-    m1 = json.loads((tmp_path / "one" / "train.json").read_text())
-    m2 = json.loads((tmp_path / "two" / "train.json").read_text())
+    m1 = json.loads((tmp_path / "one" / "live" / "metrics.json").read_text())
+    m2 = json.loads((tmp_path / "two" / "live" / "metrics.json").read_text())
+    assert [s for s, _ in _history(tmp_path / "two" / "live")["numu_cc/val_auc"]] == [1, 2]  # one writer: rank 0
     processes = [json.loads((tmp_path / run / "model" / "model.json").read_text())["result"]["info"]["processes"]
                  for run in ("one", "two")]
     assert processes == [1, 2] and m1["best_epoch"] == m2["best_epoch"]
@@ -415,10 +460,10 @@ def test_weight_average_follows_the_ema_recursion() -> None:
 
 def test_ema_model_is_written_and_resumes_to_the_same_weights(shards: Path, tmp_path: Path) -> None:
     """With ``ema`` the written model is the average (not the last iterate), and a run killed after
-    epoch 1 resumes (average included) to the weights of an uninterrupted run."""
+    epoch 1 resumes (average included) to the weights and the DVCLive history of an uninterrupted run."""
     common: dict[str, Any] = {"ema": 0.9, "epochs": 2, "patience": 0}
     straight = _train(shards, tmp_path / "straight", **common)
-    plain = _train(shards, tmp_path / "plain", epochs=2, patience=0)
+    _train(shards, tmp_path / "plain", epochs=2, patience=0)
     assert straight.metrics["val_auc"] > 0.8
     w_ema, w_plain = _weights(tmp_path / "straight"), _weights(tmp_path / "plain")
     assert any(not torch.equal(w_ema[k], w_plain[k]) for k in w_ema)
@@ -438,10 +483,12 @@ def test_ema_model_is_written_and_resumes_to_the_same_weights(shards: Path, tmp_
         mp.setattr("nucvn.train.loop.evaluate", dies_in_epoch_2)
         with pytest.raises(RuntimeError, match="killed"):
             _train(shards, tmp_path / "killed", **common)
+    assert [s for s, _ in _history(tmp_path / "killed" / "live")["total/val_loss"]] == [1]
     _train(shards, tmp_path / "killed", **common)
     resumed = _weights(tmp_path / "killed")
     for k in w_ema:
         assert torch.equal(w_ema[k], resumed[k]), k
+    assert _live_files(tmp_path / "killed" / "live") == _live_files(tmp_path / "straight" / "live")
 
 
 def test_train_events_uses_the_first_events_of_the_train_split_only(shards: Path, tmp_path: Path) -> None:
@@ -449,7 +496,7 @@ def test_train_events_uses_the_first_events_of_the_train_split_only(shards: Path
     result = _train(shards, tmp_path, train_events=50, epochs=1)
     assert result.info["n_train"] == 50 < n
     assert _train(shards, tmp_path / "all", train_events=10 * n, epochs=1).info["n_train"] == n
-    with pytest.raises(NucvnError, match="train.ema"):
+    with pytest.raises(NucvnError, match=r"train\.ema"):
         TrainConfig(**(TINY_TRAIN | {"ema": 1.0})).validate()
 
 
@@ -460,7 +507,7 @@ def test_max_steps_ends_training_mid_epoch_and_a_few_steps_train_at_all(shards: 
     assert per_epoch > 3
     capped = _train(shards, tmp_path / "capped", max_steps=per_epoch + 2, epochs=3, patience=0)
     assert capped.info["steps_run"] == per_epoch + 2 and capped.info["epochs_run"] == 2
-    assert len(_history(tmp_path / "capped" / "history.csv")) == 2
+    assert [s for s, _ in _history(tmp_path / "capped" / "live")["total/val_loss"]] == [1, 2]
     full = _train(shards, tmp_path / "full", epochs=1, patience=0)
     assert full.info["steps_run"] == per_epoch and full.info["epochs_run"] == 1
     for total in (1, 2, 4):  # one-cycle needs a few steps of warm-up; shorter runs keep the rate constant

@@ -10,8 +10,8 @@ import pytest
 import yaml
 
 from nucvn.core.errors import NucvnError
-from nucvn.models import create_model
 from nucvn.core.params import parse_params
+from nucvn.models import create_model
 from nucvn.train import TrainConfig
 
 REPO = Path(__file__).resolve().parents[2]
@@ -40,8 +40,8 @@ def test_each_model_takes_only_its_own_size_arguments() -> None:
 
 
 @pytest.mark.parametrize(("kwargs", "pattern"), [
-    ({"cvn2v": {"widht": 4}}, r"^train\.model_kwargs\.cvn2v\.widht: model 'cvn2v' takes no such argument; "
-                              r"it accepts width, depth, head, dropout, se, spatial$"),
+    ({"cvn2v": {"widht": 4}}, (r"^train\.model_kwargs\.cvn2v\.widht: model 'cvn2v' takes no such argument; "
+                               r"it accepts width, depth, head, dropout, se, spatial$")),
     ({"width": 16}, r"^train\.model_kwargs\.width: not a model"),
     ({"cvn2v": 16}, r"^train\.model_kwargs\.cvn2v must be a mapping"),
 ])
@@ -53,5 +53,6 @@ def test_bad_model_kwargs_are_named(kwargs: dict, pattern: str) -> None:
 def test_fingerprint_ignores_other_models_arguments() -> None:
     """Changing seed_report's arguments does not discard a cvn2v run's checkpoint."""
     a = TrainConfig().fingerprint({}, {})
-    assert TrainConfig(model_kwargs=TrainConfig().model_kwargs | {"seed_report": {"hidden": 8}}).fingerprint({}, {}) == a
+    other_model = TrainConfig(model_kwargs=TrainConfig().model_kwargs | {"seed_report": {"hidden": 8}})
+    assert other_model.fingerprint({}, {}) == a
     assert TrainConfig(model_kwargs={"cvn2v": {"width": 8}}).fingerprint({}, {}) != a

@@ -2,11 +2,12 @@
 
 With ``train.ema = d > 0`` the trainer keeps, beside the network it optimises, a copy whose
 parameters and batch-norm buffers start at the weights after the first optimiser step and then
-follow ``avg <- d * avg + (1 - d) * w`` after every step (Polyak & Juditsky, SIAM J. Control Optim. 30 (1992) 838; the EMA form used for image
-classifiers since Tan & Le, EfficientNet, ICML 2019). The average sits in a flatter region of the
-loss than the last iterate, which on small, noisy data (a few epochs of 10^4 - 10^5 events) gives
-a better and less seed-dependent classifier at no training cost. Validation, early stopping and the
-written model use the averaged weights; ``d = 0`` switches it off (the network itself is used).
+follow ``avg <- d * avg + (1 - d) * w`` after every step (Polyak & Juditsky, SIAM J. Control Optim.
+30 (1992) 838; the EMA form used for image classifiers since Tan & Le, EfficientNet, ICML 2019).
+The average sits in a flatter region of the loss than the last iterate, which on small, noisy data
+(a few epochs of 10^4 - 10^5 events) gives a better and less seed-dependent classifier at no training
+cost. Validation, early stopping and the written model use the averaged weights; ``d = 0`` switches it
+off (the network itself is used).
 ``d`` is per step: the average remembers about ``1 / (1 - d)`` steps (0.999: ~1000 steps of 128
 events, i.e. the last ~1.3e5 events). Early in training the decay is warmed up,
 ``d_t = min(d, (1 + t) / (10 + t))`` after ``t`` updates (as in TensorFlow's
@@ -20,8 +21,8 @@ too, so the batch-norm statistics match the averaged weights without a recomputa
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, Generic, TypeVar, cast
 
 import torch
 from torch import nn
@@ -35,9 +36,9 @@ def warmed_decay(decay: float, updates: int) -> float:
     return min(decay, (1.0 + updates) / (10.0 + updates))
 
 
-def _ema_fn(decay: float) -> Callable[[list[torch.Tensor], list[torch.Tensor], torch.Tensor | int], None]:
+def _ema_fn(decay: float) -> Callable[[Sequence[torch.Tensor], Sequence[torch.Tensor], torch.Tensor | int], None]:
     @torch.no_grad()
-    def update(averaged: list[torch.Tensor], current: list[torch.Tensor], n: torch.Tensor | int) -> None:
+    def update(averaged: Sequence[torch.Tensor], current: Sequence[torch.Tensor], n: torch.Tensor | int) -> None:
         d = warmed_decay(decay, int(n))
         for a, c in zip(averaged, current, strict=True):
             if a.is_floating_point():
@@ -48,10 +49,13 @@ def _ema_fn(decay: float) -> Callable[[list[torch.Tensor], list[torch.Tensor], t
     return update
 
 
-class WeightAverage:
+M = TypeVar("M", bound=nn.Module)
+
+
+class WeightAverage(Generic[M]):
     """The EMA of ``model`` (decay ``decay``), or the model itself when ``decay == 0``."""
 
-    def __init__(self, model: nn.Module, decay: float) -> None:
+    def __init__(self, model: M, decay: float) -> None:
         if not 0.0 <= decay < 1.0:
             raise ValueError(f"EMA decay must lie in [0, 1), got {decay}")
         self.model = model
@@ -66,9 +70,10 @@ class WeightAverage:
             self.average.update_parameters(self.model)
 
     @property
-    def network(self) -> nn.Module:
+    def network(self) -> M:
         """What validation and the written model use: the averaged copy, or the model itself."""
-        return self.model if self.average is None else self.average.module
+        # AveragedModel.module is a deep copy of the model, so of its type (the stubs say nn.Module)
+        return self.model if self.average is None else cast(M, self.average.module)
 
     def state_dict(self) -> dict[str, Any]:
         """For the checkpoint: the averaged copy's state (empty when off)."""

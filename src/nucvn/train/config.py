@@ -32,15 +32,14 @@ from __future__ import annotations
 import hashlib
 import inspect
 import json
-from dataclasses import asdict, dataclass, field, fields
 from collections.abc import Collection
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal, get_args, get_origin, get_type_hints
 
-from nucvn.train.distributed import DeviceName
 from nucvn.core.errors import NucvnError
-from nucvn.models import Scale, list_models
-from nucvn.models import registry
+from nucvn.models import Scale, list_models, registry
 from nucvn.tasks import Task, available_tasks, create_tasks, list_tasks
+from nucvn.train.distributed import DeviceName
 
 __all__ = ["TrainConfig", "OptimizerName", "ScheduleName", "BalanceName", "LossWeighting", "DEFAULT_MODEL_KWARGS",
            "DEFAULT_TASK_WEIGHTS", "accepted_kwargs"]
@@ -79,7 +78,8 @@ def accepted_kwargs(model: str) -> list[str] | None:
     params = inspect.signature(registry._REGISTRY[model]).parameters.values()
     if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
         return None
-    return [p.name for p in params if p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)]
+    return [p.name for p in params if p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                                                 inspect.Parameter.KEYWORD_ONLY)]
 
 
 @dataclass(frozen=True)
@@ -163,7 +163,8 @@ class TrainConfig:
         known = list_tasks()
         if self.tasks != "auto":
             if not isinstance(self.tasks, list):
-                raise NucvnError(f"train.tasks must be auto or a list of task names ({', '.join(known)}), got {self.tasks!r}")
+                raise NucvnError(f"train.tasks must be auto or a list of task names ({', '.join(known)}), got "
+                                 f"{self.tasks!r}")
             create_tasks(self.tasks)
         for name, weight in self.task_weights.items():
             if name not in known:
@@ -196,7 +197,8 @@ class TrainConfig:
                              f"(e.g. {{cvn2v: {{width: 16}}}}), got {self.model_kwargs!r}")
         for name, kwargs in self.model_kwargs.items():
             if name not in known:
-                raise NucvnError(f"train.model_kwargs.{name}: not a model; the keys are model names ({', '.join(known)}) "
+                raise NucvnError(f"train.model_kwargs.{name}: not a model; the keys are model names "
+                                 f"({', '.join(known)}) "
                                  f"holding their size arguments, e.g. model_kwargs: {{cvn2v: {{width: 16}}}}")
             if kwargs is not None and not isinstance(kwargs, dict):
                 raise NucvnError(f"train.model_kwargs.{name} must be a mapping of {name}'s size arguments "

@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence, Sized
 from dataclasses import dataclass
 from typing import Literal
 
@@ -26,12 +26,12 @@ import numpy as np
 import numpy.typing as npt
 import torch
 import torch.distributed as dist
-from torch.utils.data import Dataset, DistributedSampler
+from torch.utils.data import DistributedSampler
 
 from nucvn.core.errors import NucvnError
 
-__all__ = ["DeviceName", "DistContext", "EpochSampler", "init_distributed", "all_reduce_sum", "launch_torchrun", "resolve_device",
-           "in_torchrun", "torchrun_command", "check_world", "check_same_on_all_ranks"]
+__all__ = ["DeviceName", "DistContext", "EpochSampler", "init_distributed", "all_reduce_sum", "launch_torchrun",
+           "resolve_device", "in_torchrun", "torchrun_command", "check_world", "check_same_on_all_ranks"]
 
 DeviceName = Literal["auto", "cpu", "cuda"]
 
@@ -102,9 +102,11 @@ class EpochSampler(DistributedSampler[int]):
     (padded by wrapping to a multiple of ``N``, like :class:`DistributedSampler`).
     """
 
-    def __init__(self, dataset: Dataset[object], *, seed: int, rank: int, world: int,
+    def __init__(self, dataset: Sized, *, seed: int, rank: int, world: int,
                  weights: torch.Tensor | None = None) -> None:
-        super().__init__(dataset, num_replicas=world, rank=rank, shuffle=True, seed=seed, drop_last=False)
+        # DistributedSampler only takes len(dataset) (a range of positions here); its stubs ask for a Dataset
+        super().__init__(dataset, num_replicas=world, rank=rank, shuffle=True, seed=seed,  # type: ignore[arg-type]
+                         drop_last=False)
         self.weights = None if weights is None else weights.double()
 
     def __iter__(self) -> Iterator[int]:

@@ -23,18 +23,23 @@ Reproducibility and interruption:
   uninterrupted run. A checkpoint from another configuration is ignored (and replaced); a damaged
   one (hash mismatch) is refused. The checkpoint is deleted only after every output is written,
   and the outputs (history, model directory, result) are written from the checkpointed state
-  after the loop, so a run killed after its last epoch completes them on the rerun.
+  after the loop, so a run killed after its last epoch completes them on the rerun; a resumed run
+  re-logs the checkpointed history first (:mod:`nucvn.train.live`), so its history files equal
+  those of an uninterrupted run.
 
 The model directory format is :mod:`nucvn.artifact`'s; the parameters are
 :class:`nucvn.train.config.TrainConfig`'s. :func:`train` returns a :class:`TrainResult`: the
 quality numbers of the best epoch (``metrics``) apart from the bookkeeping (``info``).
 
-History and metrics: the *primary* task (:func:`nucvn.tasks.primary_task`: the first binary task,
-numu_cc by default) keeps the unprefixed names of the single-task trainer (``train_loss``,
-``val_loss``, ``val_auc``, ``val_accuracy``, ``val_balanced_accuracy``); ``total_train_loss`` and
-``total_val_loss`` are the weighted objective (early stopping follows ``total_val_loss``); every
-task has ``<task>_train_loss``, ``<task>_val_loss`` and ``<task>_val_<metric>`` columns, and with
-learned weighting ``<task>_log_variance``.
+History and metrics: every epoch gives one row (:func:`nucvn.train.records.history_row`), kept in
+the checkpoint and, with ``live_dir``, logged through DVCLive by rank 0 (:mod:`nucvn.train.live`:
+``params.yaml``, one TSV per metric with the epoch as ``step``, ``metrics.json`` = the best epoch's
+numbers); DVCLive is the only writer of the history. The *primary* task
+(:func:`nucvn.tasks.primary_task`: the first binary task, numu_cc by default) keeps the unprefixed
+names of the single-task trainer (``val_loss``, ``val_auc``, ``val_accuracy``,
+``val_balanced_accuracy``) in ``metrics``; ``total_val_loss`` is the weighted objective (early
+stopping follows it); every task has its own numbers, and with learned weighting its
+``log_variance``.
 
 ``augment`` mirrors the cell axis of each view at random (:func:`_mirror_cells`). ``ema > 0`` keeps an
 exponential moving average of the weights (:mod:`nucvn.train.averaging`): validation, early stopping
@@ -52,7 +57,6 @@ so early stopping follows the training objective.
 
 from __future__ import annotations
 
-import csv
 import math
 import time
 from dataclasses import dataclass
@@ -67,28 +71,42 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import BatchSampler, DataLoader, Dataset
 
 from nucvn.artifact import MODEL_FORMAT, write_model_dir
-from nucvn.core.atomic import atomic_write
 from nucvn.core.errors import NucvnError
 from nucvn.core.progress import progress_bar
 from nucvn.data.shards import ShardDataset
 from nucvn.data.sparse import SparseBatch, dense_on
 from nucvn.models import scale_pixels
 from nucvn.tasks import MultiTaskNet, Task, build_network, primary_task
-from nucvn.train.checkpoint import CHECKPOINT, load_checkpoint, remove_checkpoint, restore_rng_state, rng_state, save_atomic
-from nucvn.train.config import BalanceName, LossWeighting, OptimizerName, ScheduleName, TrainConfig
-from nucvn.train.distributed import (DistContext, EpochSampler, all_reduce_sum, check_same_on_all_ranks, check_world,
-                                     init_distributed)
 from nucvn.train.averaging import WeightAverage
+from nucvn.train.checkpoint import (
+    CHECKPOINT,
+    load_checkpoint,
+    remove_checkpoint,
+    restore_rng_state,
+    rng_state,
+    save_atomic,
+)
+from nucvn.train.config import BalanceName, LossWeighting, OptimizerName, ScheduleName, TrainConfig
+from nucvn.train.distributed import (
+    DistContext,
+    EpochSampler,
+    all_reduce_sum,
+    check_same_on_all_ranks,
+    check_world,
+    init_distributed,
+)
+from nucvn.train.live import TrainLive
 from nucvn.train.objective import Objective, SplitTargets, TrainStep
 from nucvn.train.records import best_metrics, history_row, metric_names, model_record
 from nucvn.train.validate import evaluate
 
-__all__ = ["TrainConfig", "TrainResult", "train", "batch_loader", "history_columns", "OptimizerName", "ScheduleName",
-           "BalanceName", "LossWeighting", "METRIC_KEYS", "INFO_KEYS", "MODEL_FORMAT"]
+__all__ = ["TrainConfig", "TrainResult", "train", "batch_loader", "OptimizerName", "ScheduleName", "BalanceName",
+           "LossWeighting", "METRIC_KEYS", "INFO_KEYS", "MODEL_FORMAT"]
 
 METRIC_KEYS = ("best_epoch", "val_loss", "val_auc", "val_accuracy", "val_balanced_accuracy")
 """The leading, unprefixed keys of ``metrics`` when the primary task is binary (numu_cc's numbers)."""
-INFO_KEYS = ("model", "tasks", "epochs_run", "steps_run", "events_per_s", "device", "processes", "n_train", "n_val", "n_parameters")
+INFO_KEYS = ("model", "tasks", "epochs_run", "steps_run", "events_per_s", "device", "processes", "n_train", "n_val",
+             "n_parameters")
 _EVAL_BATCH = 512
 
 
@@ -96,8 +114,8 @@ _EVAL_BATCH = 512
 class TrainResult:
     """What :func:`train` returns: ``metrics`` (the quality of the best epoch: :data:`METRIC_KEYS`
     for the primary task, ``total_val_loss``, and one dict per task, e.g. ``{"flavour":
-    {"val_loss": ..., "val_accuracy": ...}}``: what ``metrics/train.json`` and ``dvc exp show``
-    compare) and ``info`` (:data:`INFO_KEYS`, bookkeeping such as throughput and device)."""
+    {"val_loss": ..., "val_accuracy": ...}}``: what ``dvclive/metrics.json`` holds and ``dvc exp show``
+    compares) and ``info`` (:data:`INFO_KEYS`, bookkeeping such as throughput and device)."""
 
     metrics: dict[str, Any]
     info: dict[str, Any]
@@ -114,7 +132,7 @@ class _Batches(Dataset[tuple[torch.Tensor | SparseBatch, torch.Tensor]]):
     def __len__(self) -> int:
         return len(self.data)
 
-    def __getitem__(self, indices: list[int]) -> tuple[torch.Tensor | SparseBatch, torch.Tensor]:  # type: ignore[override]
+    def __getitem__(self, indices: list[int]) -> tuple[torch.Tensor | SparseBatch, torch.Tensor]:
         images = self.data.sparse_batch(indices) if self.sparse else self.data.images(indices)
         return images, torch.as_tensor(indices, dtype=torch.int64)
 
@@ -131,18 +149,6 @@ def batch_loader(data: ShardDataset, sampler: Any, batch: int, *, workers: int =
 def _loader(data: ShardDataset, sampler: Any, batch: int, cfg: TrainConfig, ctx: DistContext) -> DataLoader[Any]:
     cuda = ctx.device.type == "cuda"
     return batch_loader(data, sampler, batch, workers=cfg.workers, pin_memory=cuda, sparse=cuda)
-
-
-def history_columns(tasks: list[Task], loss_weighting: LossWeighting) -> tuple[str, ...]:
-    """Columns of the history CSV (module docstring), in order."""
-    primary = primary_task(tasks)
-    cols = ["epoch", "train_loss", "val_loss"] + [f"val_{m}" for m in metric_names(primary)]
-    cols += ["total_train_loss", "total_val_loss"]
-    for t in tasks:
-        cols += [f"{t.name}_train_loss", f"{t.name}_val_loss"] + [f"{t.name}_val_{m}" for m in metric_names(t)]
-        if loss_weighting == "learned":
-            cols.append(f"{t.name}_log_variance")
-    return tuple(cols)
 
 
 def _optimizer(model: nn.Module, objective: Objective, cfg: TrainConfig) -> torch.optim.Optimizer:
@@ -185,17 +191,6 @@ def _mirror_cells(x: torch.Tensor) -> torch.Tensor:
     return torch.where(flip, x.flip(-1), x)
 
 
-def _write_history(history: list[dict[str, float]], columns: tuple[str, ...], path: Path) -> None:
-    def write(p: Path) -> None:
-        with open(p, "w", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=columns, extrasaction="ignore")
-            w.writeheader()
-            for row in history:
-                w.writerow({k: (int(row[k]) if k == "epoch" else f"{row[k]:.6g}") for k in columns})
-
-    atomic_write(path, write)
-
-
 def _setup(cfg: TrainConfig, ctx: DistContext, train_data: ShardDataset, val_data: ShardDataset) -> list[Task]:
     """Check the run can start (processes, batch size, splits, tasks against the shards' columns)."""
     check_world(cfg.nodes, cfg.gpus, ctx)
@@ -206,7 +201,8 @@ def _setup(cfg: TrainConfig, ctx: DistContext, train_data: ShardDataset, val_dat
                          f"(have {len(train_data)} and {len(val_data)}); check preprocess.split")
     tasks = cfg.resolve_tasks(train_data.index.get("columns", []), str(train_data.root / "index.json"))
     if not tasks:
-        raise NucvnError(f"train.tasks=auto: the shards in {train_data.root} serve no registered task; rerun preprocess")
+        raise NucvnError(f"train.tasks=auto: the shards in {train_data.root} serve no registered task; "
+                         "rerun preprocess")
     if cfg.balance == "sampler" and primary_task(tasks).kind != "binary":
         raise NucvnError("train.balance=sampler draws the classes of a binary task equally often, and train.tasks "
                          "holds none; use train.balance: weights or none")
@@ -214,9 +210,9 @@ def _setup(cfg: TrainConfig, ctx: DistContext, train_data: ShardDataset, val_dat
 
 
 def train(train_data: ShardDataset, val_data: ShardDataset, *, model_dir: Path, checkpoint_dir: Path,
-          history_path: Path, config: TrainConfig, progress: bool = True) -> TrainResult:
-    """Train, validate, write ``history_path`` and ``model_dir``; return the best epoch's quality
-    numbers and the run's bookkeeping (rank 0's view).
+          config: TrainConfig, live_dir: Path | None = None, progress: bool = True) -> TrainResult:
+    """Train, validate, write ``model_dir`` and (unless ``live_dir`` is None) the DVCLive history in
+    ``live_dir``; return the best epoch's quality numbers and the run's bookkeeping (rank 0's view).
 
     Under torchrun (``WORLD_SIZE > 1``) every rank calls this; only rank 0 writes files.
     """
@@ -225,7 +221,7 @@ def train(train_data: ShardDataset, val_data: ShardDataset, *, model_dir: Path, 
     ctx = init_distributed(cfg.device)
     tasks = _setup(cfg, ctx, train_data, val_data)
     primary = primary_task(tasks)
-    columns = history_columns(tasks, cfg.loss_weighting)
+    shown = [f"val_{m}" for m in metric_names(primary)][:3]
     data_sha = {"train": train_data.shard_sha256, "val": val_data.shard_sha256}
     model_dir, checkpoint_dir = Path(model_dir), Path(checkpoint_dir)
 
@@ -236,7 +232,9 @@ def train(train_data: ShardDataset, val_data: ShardDataset, *, model_dir: Path, 
     shapes = {k: list(v.shape) for k, v in model.state_dict().items()}
     shapes |= {f"objective.{k}": list(v.shape) for k, v in objective.state_dict().items()}
     fingerprint = cfg.fingerprint(data_sha, shapes)
-    model = model.to(memory_format=torch.channels_last)  # faster with oneDNN (CPU) and cuDNN (GPU) alike
+    # faster with oneDNN (CPU) and cuDNN (GPU) alike. Module.to takes memory_format (documented), but
+    # torch's overloads of it omit that keyword.
+    model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
     if ctx.device.type == "cuda" and ctx.distributed:
         model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
     assert isinstance(model, MultiTaskNet)
@@ -283,6 +281,10 @@ def train(train_data: ShardDataset, val_data: ShardDataset, *, model_dir: Path, 
                   + ("; training had finished, writing the outputs" if done else ""))
     check_same_on_all_ranks({"the fingerprint of the parameters and shards": int(fingerprint[:15], 16),
                              f"the epochs done in {ckpt_path}": start}, ctx)
+    live = TrainLive(live_dir, cfg, tasks) if live_dir is not None and ctx.is_main else None
+    if live is not None:  # a fresh DVCLive directory: the checkpointed history first
+        for logged in history:
+            live.log_epoch(logged)
 
     rates: list[float] = [row["train_events_per_s"] for row in history]
     steps_run = min(start * steps, total_steps)
@@ -296,7 +298,8 @@ def train(train_data: ShardDataset, val_data: ShardDataset, *, model_dir: Path, 
         loss_acc = torch.zeros((2, len(tasks)), dtype=torch.float64, device=ctx.device)
         seen = 0
         bar = progress_bar(total=len(sampler) * ctx.world, unit="event", unit_scale=True,
-                           desc=f"train {cfg.model} epoch {epoch + 1}/{cfg.epochs}", disable=not (progress and ctx.is_main))
+                           desc=f"train {cfg.model} epoch {epoch + 1}/{cfg.epochs}",
+                           disable=not (progress and ctx.is_main))
         t0 = time.perf_counter()
         for step, (images, indices) in enumerate(train_loader):
             if epoch * steps + step >= total_steps:  # train.max_steps reached inside this epoch
@@ -324,14 +327,15 @@ def train(train_data: ShardDataset, val_data: ShardDataset, *, model_dir: Path, 
         bar.close()
         seconds = time.perf_counter() - t0
         total = all_reduce_sum(np.concatenate([loss_acc.cpu().numpy().ravel(), [seen]]), ctx)
-        train_losses = dict(zip(names, (total[: len(tasks)] / np.maximum(total[len(tasks): 2 * len(tasks)], 1)).tolist(),
-                                strict=True))
+        n_seen = np.maximum(total[len(tasks): 2 * len(tasks)], 1)
+        train_losses = dict(zip(names, (total[: len(tasks)] / n_seen).tolist(), strict=True))
         total_train = objective.total(train_losses)
         if not math.isfinite(total_train):
             raise NucvnError(f"train: the loss became {total_train} in epoch {epoch + 1}; lower train.lr")
         rates.append(float(total[-1]) / seconds)
         val = evaluate(averaged.network, val_loader, val_targets, objective, lambda im: _inputs(im, cfg, ctx), ctx)
-        row = history_row(epoch, tasks, primary, train_losses, total_train, val, objective) | {"train_events_per_s": rates[-1]}
+        row = (history_row(epoch, tasks, primary, train_losses, total_train, val, objective)
+               | {"train_events_per_s": rates[-1]})
         history.append(row)
         if row["total_val_loss"] < best["val_loss"]:
             best = {"epoch": epoch + 1, "val_loss": row["total_val_loss"], "bad_epochs": 0}
@@ -340,10 +344,11 @@ def train(train_data: ShardDataset, val_data: ShardDataset, *, model_dir: Path, 
         else:
             best["bad_epochs"] += 1
         if ctx.is_main:
-            quality = " ".join(f"{k} {row[k]:.4f}" for k in columns[3:6] if k in row)
+            quality = " ".join(f"{k} {row[k]:.4f}" for k in shown)
             print(f"epoch {epoch + 1}: total train_loss {total_train:.4f} val_loss {row['total_val_loss']:.4f} "
                   f"({primary.name}: {quality}) ({rates[-1]:.0f} events/s)")
-            _write_history(history, columns, Path(history_path))
+            if live is not None:
+                live.log_epoch(row)
             save_atomic({"fingerprint": fingerprint, "epoch": epoch, "model": model.state_dict(),
                          "objective": objective.state_dict(), "optimizer": opt.state_dict(),
                          "scheduler": sched.state_dict(), "rng": rng_state(), "history": history, "best": best,
@@ -354,12 +359,14 @@ def train(train_data: ShardDataset, val_data: ShardDataset, *, model_dir: Path, 
 
     objective.load_state_dict(best_objective)
     result = TrainResult(
-        metrics=best_metrics(history[best["epoch"] - 1], best["epoch"], tasks, primary, objective),
-        info={"model": cfg.model, "tasks": names, "epochs_run": len(history), "steps_run": steps_run, "events_per_s": float(np.mean(rates)),
+        metrics=best_metrics(history[int(best["epoch"]) - 1], int(best["epoch"]), tasks, primary),
+        info={"model": cfg.model, "tasks": names, "epochs_run": len(history), "steps_run": steps_run,
+              "events_per_s": float(np.mean(rates)),
               "device": str(ctx.device.type), "processes": ctx.world, "n_train": n_train, "n_val": len(val_data),
               "n_parameters": sum(p.numel() for p in model.parameters())})
     if ctx.is_main:  # also after a resumed finished run: every output comes from the checkpointed state
-        _write_history(history, columns, Path(history_path))
+        if live is not None:
+            live.end(result.metrics)
         write_model_dir(model_dir, best_state, model=cfg.model, model_kwargs=cfg.kwargs,
                         tasks=[t.describe() for t in tasks], loss=objective.describe(), scale=cfg.scale,
                         record=model_record(cfg, data_sha, train_data, result.metrics, result.info))

@@ -71,6 +71,8 @@ class SplitTargets:
 class Objective(nn.Module):
     """``sum_t w_t L_t`` (fixed) or ``sum_t w_t (exp(-s_t) L_t + s_t)`` (learned ``s_t``, initialised 0)."""
 
+    weights: torch.Tensor  # a buffer (registered in __init__)
+
     def __init__(self, names: Sequence[str], weights: Mapping[str, float], weighting: LossWeighting) -> None:
         super().__init__()
         self.names = list(names)
@@ -111,7 +113,9 @@ class TrainStep(nn.Module):
         self.world = world
         self.device_type = device.type
 
-    def forward(self, x: torch.Tensor, batch: BatchTargets, n_defined: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(
+        self, x: torch.Tensor, batch: BatchTargets, n_defined: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         with torch.autocast(device_type=self.device_type, dtype=torch.bfloat16, enabled=self.device_type == "cuda"):
             outputs = self.net(x)
         sums = []

@@ -1,9 +1,11 @@
-"""The records of a training run: one history row per epoch, the best epoch's metrics and what
-``model.json`` records beside the model directory format's own keys (:func:`nucvn.train.train`)."""
+"""The records of a training run: one history row per epoch (logged by :mod:`nucvn.train.live`),
+the best epoch's metrics and what ``model.json`` records beside the model directory format's own
+keys (:func:`nucvn.train.train`)."""
 
 from __future__ import annotations
 
 import platform
+from collections.abc import Mapping
 from dataclasses import asdict
 from typing import Any
 
@@ -35,7 +37,10 @@ def _versions() -> dict[str, str]:
 
 def history_row(epoch: int, tasks: list[Task], primary: Task, train_losses: dict[str, float], total_train: float,
                  val: dict[str, Any], objective: Objective) -> dict[str, float]:
-    """One epoch's numbers under the names of :func:`history_columns`."""
+    """One epoch's numbers: ``epoch`` (from 1), the primary task's ``train_loss``, ``val_loss`` and
+    ``val_<metric>`` unprefixed, ``total_train_loss``, ``total_val_loss``, and per task
+    ``<task>_train_loss``, ``<task>_val_loss``, ``<task>_val_<metric>`` and, with learned weighting,
+    ``<task>_log_variance`` (the checkpoint keeps these rows; :mod:`nucvn.train.live` logs them)."""
     row: dict[str, float] = {"epoch": float(epoch + 1), "train_loss": train_losses[primary.name]}
     row |= val[primary.name]
     row |= {"total_train_loss": total_train, "total_val_loss": val["total_val_loss"]}
@@ -48,18 +53,17 @@ def history_row(epoch: int, tasks: list[Task], primary: Task, train_losses: dict
     return row
 
 
-def best_metrics(row: dict[str, float], best_epoch: int, tasks: list[Task], primary: Task,
-             objective: Objective) -> dict[str, Any]:
-    """The best epoch's quality: the primary task's numbers unprefixed, the objective, one dict per task."""
+def best_metrics(row: Mapping[str, float], best_epoch: int, tasks: list[Task], primary: Task) -> dict[str, Any]:
+    """The best epoch's quality from its history ``row``: the primary task's numbers unprefixed,
+    the objective, one dict per task (with its learned log-variance where the row has one)."""
     own = [f"val_{m}" for m in metric_names(primary)]
     out: dict[str, Any] = {"best_epoch": int(best_epoch), "val_loss": row["val_loss"]} | {k: row[k] for k in own}
     out["total_val_loss"] = row["total_val_loss"]
-    log_vars = objective.describe()["log_variances"]
     for t in tasks:
         out[t.name] = {"val_loss": row[f"{t.name}_val_loss"]} | \
             {f"val_{m}": row[f"{t.name}_val_{m}"] for m in metric_names(t)}
-        if isinstance(log_vars, dict):
-            out[t.name]["log_variance"] = log_vars[t.name]
+        if f"{t.name}_log_variance" in row:
+            out[t.name]["log_variance"] = row[f"{t.name}_log_variance"]
     return out
 
 

@@ -31,7 +31,7 @@ def evaluate(net: MultiTaskNet, batches: Iterable[Any], targets: SplitTargets, o
     net.eval()
     tasks = net.tasks
     loss_sums = np.zeros((len(tasks), 2))
-    counts = {t.name: None for t in tasks}
+    counts: dict[str, np.ndarray] = {}  # per task, once it has seen a batch
     with torch.inference_mode(), torch.autocast(device_type=ctx.device.type, dtype=torch.bfloat16,
                                                 enabled=ctx.device.type == "cuda"):
         for images, indices in batches:
@@ -44,9 +44,9 @@ def evaluate(net: MultiTaskNet, batches: Iterable[Any], targets: SplitTargets, o
                 loss_sums[i] += [float(per_event.double().sum()), float(defined.sum())]
                 c = task.val_counts(task.predict(outputs[task.name]).cpu().numpy(), target.cpu().numpy(),
                                     defined.cpu().numpy())
-                counts[task.name] = c if counts[task.name] is None else counts[task.name] + c
+                counts[task.name] = counts[task.name] + c if task.name in counts else c
     sizes = [len(task.val_counts(*_no_events(task))) for task in tasks]
-    local = [loss_sums.ravel()] + [counts[t.name] if counts[t.name] is not None else np.zeros(n)
+    local = [loss_sums.ravel()] + [counts[t.name] if t.name in counts else np.zeros(n)
                                    for t, n in zip(tasks, sizes, strict=True)]
     total = all_reduce_sum(np.concatenate(local), ctx)
     sums, rest = total[: 2 * len(tasks)].reshape(-1, 2), total[2 * len(tasks):]
@@ -55,7 +55,8 @@ def evaluate(net: MultiTaskNet, batches: Iterable[Any], targets: SplitTargets, o
     for i, (task, n) in enumerate(zip(tasks, sizes, strict=True)):
         metrics = task.val_metrics(rest[offset: offset + n])
         offset += n
-        out[task.name] = {"val_loss": float(sums[i, 0] / max(sums[i, 1], 1))} | {f"val_{k}": v for k, v in metrics.items()}
+        out[task.name] = ({"val_loss": float(sums[i, 0] / max(sums[i, 1], 1))}
+                          | {f"val_{k}": v for k, v in metrics.items()})
     out["total_val_loss"] = objective.total({t.name: out[t.name]["val_loss"] for t in tasks})
     return out
 
