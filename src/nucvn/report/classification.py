@@ -21,7 +21,14 @@ from matplotlib.figure import Figure
 
 from nucvn.core.errors import NucvnError
 from nucvn.report import stats as m
-from nucvn.report.task_figures import SIMULATION_LABEL, bin_positions, errorbar_points, label_simulation, new_figure, scale_axis
+from nucvn.report.task_figures import (
+    SIMULATION_LABEL,
+    bin_positions,
+    errorbar_points,
+    label_simulation,
+    new_figure,
+    scale_axis,
+)
 
 __all__ = [
     "ENERGY_LABEL",
@@ -46,7 +53,8 @@ def _indices(values: npt.ArrayLike, n_classes: int, what: str) -> npt.NDArray[np
         raise NucvnError(f"{what} class indices must be integers, got dtype {arr.dtype}")
     idx = arr.astype(np.int64)
     if idx.size and (idx.min() < 0 or idx.max() >= n_classes):
-        raise NucvnError(f"{what} class indices must lie in [0, {n_classes - 1}] (one per class name), got {idx.min()}..{idx.max()}")
+        raise NucvnError(f"{what} class indices must lie in [0, {n_classes - 1}] (one per class name), got "
+                         f"{idx.min()}..{idx.max()}")
     return idx
 
 
@@ -57,7 +65,8 @@ def confusion_matrix_counts(true: npt.ArrayLike, pred: npt.ArrayLike, n_classes:
     p = _indices(pred, n_classes, "predicted")
     if t.shape != p.shape:
         raise NucvnError(f"got {p.size} predictions for {t.size} true classes; they must match one to one")
-    return np.bincount(t * n_classes + p, minlength=n_classes * n_classes).reshape(n_classes, n_classes).astype(np.int64)
+    counts = np.bincount(t * n_classes + p, minlength=n_classes * n_classes)
+    return counts.reshape(n_classes, n_classes).astype(np.int64)
 
 
 def _finite_or_none(value: float) -> float | None:
@@ -83,8 +92,8 @@ def classification_report(
     ``per_class[name]`` = ``efficiency``, ``purity`` (each with ``_lo``/``_hi``), ``n_true``,
     ``n_predicted``, ``n_correct``.
 
-    Tables: ``confusion`` (one row per event: ``actual``, ``predicted`` names, the input of DVC's
-    ``confusion`` template, which counts rows), ``confusion_matrix`` (``true_class``,
+    Tables: ``confusion`` (``actual``, ``predicted`` names and ``count`` for every pair of classes,
+    the input of the ``nucvn_confusion`` plot template), ``confusion_matrix`` (``true_class``,
     ``predicted_class``, ``count``, ``fraction`` of the true class; every pair of classes),
     ``per_class`` (``class``, ``efficiency``/``purity`` with ``_lo``/``_hi``, ``n_true``,
     ``n_predicted``, ``n_correct``), ``efficiency_vs_nuenergy`` (``bin_low``, ``bin_high``,
@@ -109,7 +118,7 @@ def classification_report(
 
     metrics: dict[str, Any] = {
         "n": n,
-        "accuracy": _finite_or_none(m.ratio(int(correct.sum()), n)),
+        "accuracy": _finite_or_none(float(m.ratio(int(correct.sum()), n))),
         "accuracy_lo": float(acc_lo),
         "accuracy_hi": float(acc_hi),
         "confidence_level": float(cl),
@@ -127,7 +136,8 @@ def classification_report(
 
     label = np.array(names, dtype=object)
     tables: dict[str, pd.DataFrame] = {}
-    tables["confusion"] = pd.DataFrame({"actual": label[t], "predicted": label[p]})
+    tables["confusion"] = pd.DataFrame({"actual": np.repeat(label, k), "predicted": np.tile(label, k),
+                                        "count": counts.reshape(-1)})
     tables["confusion_matrix"] = pd.DataFrame(
         {
             "true_class": np.repeat(names, k),
@@ -147,7 +157,8 @@ def classification_report(
         kk, nn = m.binned_counts(e[t == i], p[t == i] == i, edges)
         parts.append(m.rate_table(kk, nn, name=f"{name}_efficiency", cl=cl))
     _, n_bin = m.binned_counts(e, np.ones(e.shape, bool), edges)
-    head = pd.DataFrame({"bin_low": edges[:-1], "bin_high": edges[1:], "bin_centre": 0.5 * (edges[:-1] + edges[1:]), "n": n_bin})
+    head = pd.DataFrame({"bin_low": edges[:-1], "bin_high": edges[1:], "bin_centre": 0.5 * (edges[:-1] + edges[1:]),
+                         "n": n_bin})
     tables["efficiency_vs_nuenergy"] = pd.concat([head, *parts], axis=1)
     return metrics, tables
 
@@ -155,7 +166,8 @@ def classification_report(
 def _confusion_figure(table: pd.DataFrame, names: list[str], *, title: str, footer: str) -> Figure:
     k = len(names)
     counts = table.pivot(index="true_class", columns="predicted_class", values="count").loc[names, names].to_numpy()
-    frac = table.pivot(index="true_class", columns="predicted_class", values="fraction").loc[names, names].to_numpy(dtype=np.float64)
+    pivot = table.pivot(index="true_class", columns="predicted_class", values="fraction")
+    frac = pivot.loc[names, names].to_numpy(dtype=np.float64)
     fig, (ax,) = new_figure(footer, (1.8 + 1.05 * k, 1.4 + 0.75 * k))
     im = ax.imshow(np.nan_to_num(frac, nan=0.0), cmap="Blues", vmin=0, vmax=1, aspect="auto")
     for i in range(k):
@@ -176,8 +188,9 @@ def _per_class_figure(table: pd.DataFrame, *, title: str, footer: str) -> Figure
     fig, (ax,) = new_figure(footer)
     x = np.arange(len(table), dtype=np.float64)
     for shift, rate, colour, marker in ((-0.1, "efficiency", "C0", "o"), (0.1, "purity", "C1", "s")):
-        errorbar_points(ax, x + shift, table[rate], lo=table[f"{rate}_lo"], hi=table[f"{rate}_hi"], label=rate, colour=colour, marker=marker)
-    ax.set_xticks(x, [f"{c}\n(n={n})" for c, n in zip(table["class"], table["n_true"])])
+        errorbar_points(ax, x + shift, table[rate], lo=table[f"{rate}_lo"], hi=table[f"{rate}_hi"], label=rate,
+                        colour=colour, marker=marker)
+    ax.set_xticks(x, [f"{c}\n(n={n})" for c, n in zip(table["class"], table["n_true"], strict=True)])
     ax.set_xlim(-0.6, len(table) - 0.4)
     ax.set_xlabel("true class (events)")
     ax.set_ylabel("efficiency / purity")
@@ -199,7 +212,8 @@ def _efficiency_vs_energy_figure(table: pd.DataFrame, names: list[str], *, title
         x = bin_positions(table["bin_low"], table["bin_high"], scale, offset=0.25 * (i - (k - 1) / 2) / k)
         xerr = np.vstack([x - table["bin_low"].to_numpy(), table["bin_high"].to_numpy() - x])
         errorbar_points(ax, x, table[col], lo=table[f"{col}_lo"], hi=table[f"{col}_hi"], xerr=xerr,
-                        label=f"{name} ({int(table[f'{col}_n'].sum())} events)", colour=f"C{i % 10}", marker="osd^v<>"[i % 7])
+                        label=f"{name} ({int(table[f'{col}_n'].sum())} events)", colour=f"C{i % 10}",
+                        marker="osd^v<>"[i % 7])
     ax.set_xlabel(ENERGY_LABEL)
     ax.set_ylabel("efficiency of the true class")
     ax.set_ylim(0, 1.12)
@@ -222,6 +236,7 @@ def classification_figures(
     return [
         ("confusion_matrix", _confusion_figure(tables["confusion_matrix"], names, title=title, footer=footer)),
         ("per_class", _per_class_figure(tables["per_class"], title=title, footer=footer)),
-        ("efficiency_vs_nuenergy", _efficiency_vs_energy_figure(tables["efficiency_vs_nuenergy"], names, title=title, footer=footer)),
+        ("efficiency_vs_nuenergy", _efficiency_vs_energy_figure(tables["efficiency_vs_nuenergy"], names, title=title,
+                                                                footer=footer)),
     ]
 

@@ -21,11 +21,11 @@ import numpy.typing as npt
 import pandas as pd
 
 from nucvn.core import events as ev
+from nucvn.core.errors import NucvnError
+from nucvn.data.h5io import META_DTYPES
+from nucvn.data.manifest import read_manifest
 from nucvn.report import stats as m
 from nucvn.report.uncertainty import auc_and_error, balanced_accuracy_error, fom_error
-from nucvn.core.errors import NucvnError
-from nucvn.data.manifest import read_manifest
-from nucvn.data.h5io import META_DTYPES
 
 __all__ = [
     "CATEGORIES",
@@ -88,7 +88,7 @@ def signal_labels(meta: pd.DataFrame) -> npt.NDArray[np.bool_]:
 def categories(meta: pd.DataFrame) -> npt.NDArray[np.object_]:
     """Category name of each event (:data:`CATEGORIES`), from the ``flavour`` label."""
     fl = meta["flavour"].to_numpy().astype(np.int64) if "flavour" in meta.columns else ev.flavour(_interaction(meta))
-    names = np.array(CATEGORIES[:5] + ("other",), dtype=object)
+    names = np.array((*CATEGORIES[:5], "other"), dtype=object)
     return names[np.where((fl >= 0) & (fl < 5), fl, 5)]
 
 
@@ -101,7 +101,8 @@ def variable_values(meta: pd.DataFrame, name: str, *, nhits: npt.ArrayLike | Non
             raise NucvnError("variable 'nhits' needs the hit counts (count_hits of the images)")
         return np.asarray(nhits, dtype=np.float64)
     if name in _DERIVED and name not in meta.columns:
-        return _DERIVED[name](_column(meta, "lepenergy"), _column(meta, "nuenergy"))
+        # float64 already (nucvn.core.events types it as any float), so asarray returns the same array
+        return np.asarray(_DERIVED[name](_column(meta, "lepenergy"), _column(meta, "nuenergy")), dtype=np.float64)
     return _column(meta, name).astype(np.float64)
 
 
@@ -138,7 +139,8 @@ def _available(meta: pd.DataFrame, name: str, nhits: npt.ArrayLike | None) -> bo
     return name in meta.columns or (name in _DERIVED and {"lepenergy", "nuenergy"} <= set(meta.columns))
 
 
-def check_variables(columns: Iterable[str], bins: Mapping[str, Sequence[float]], misid_variables: Sequence[str]) -> None:
+def check_variables(columns: Iterable[str], bins: Mapping[str, Sequence[float]],
+                    misid_variables: Sequence[str]) -> None:
     """Refuse, before anything is scored, a binning of a variable nucvn does not know and a
     mis-identification variable without a binning.
 
@@ -155,19 +157,21 @@ def check_variables(columns: Iterable[str], bins: Mapping[str, Sequence[float]],
         _edges(edges, name)
     for name in misid_variables:
         if name not in bins:
-            raise NucvnError(f"evaluate.misid_variables: {name!r} has no binning in bins.yaml; choose among {', '.join(bins)}")
+            raise NucvnError(f"evaluate.misid_variables: {name!r} has no binning in bins.yaml; choose among "
+                             f"{', '.join(bins)}")
 
 
 def count_hits(batches: Iterable[npt.ArrayLike]) -> npt.NDArray[np.int64]:
     """Number of non-zero pixels (both views) per event, over batches of ``(b, 2, 100, 80)`` images."""
-    out = [np.count_nonzero(np.asarray(b).reshape(len(b), -1), axis=1) for b in batches]
+    out = [np.count_nonzero(a.reshape(len(a), -1), axis=1) for a in map(np.asarray, batches)]
     return np.concatenate(out).astype(np.int64) if out else np.zeros(0, np.int64)
 
 
 def _edges(edges: Sequence[float], name: str) -> npt.NDArray[np.float64]:
     e = np.asarray(edges, dtype=np.float64)
     if e.ndim != 1 or e.size < 2 or np.any(~np.isfinite(e)) or np.any(np.diff(e) <= 0):
-        raise NucvnError(f"bins.yaml: {name}: bin edges must be an increasing list of at least 2 numbers, got {list(edges)}")
+        raise NucvnError(f"bins.yaml: {name}: bin edges must be an increasing list of at least 2 numbers, got "
+                         f"{list(edges)}")
     return e
 
 
@@ -199,7 +203,8 @@ def rate_vs_table(
 
 
 def category_table(
-    names: npt.ArrayLike, passed: npt.ArrayLike, order: Sequence[str], *, column: str, rate: str = "efficiency", cl: float = m.ONE_SIGMA
+    names: npt.ArrayLike, passed: npt.ArrayLike, order: Sequence[str], *, column: str, rate: str = "efficiency",
+    cl: float = m.ONE_SIGMA
 ) -> pd.DataFrame:
     """Rate per category (e.g. signal efficiency per interaction mode); categories with no events
     are kept with NaN so every table has the same rows."""
@@ -210,7 +215,8 @@ def category_table(
     return pd.concat([pd.DataFrame({column: list(order)}), m.rate_table(k, n, name=rate, cl=cl)], axis=1)
 
 
-def finalstate_table(meta: pd.DataFrame, is_signal: npt.ArrayLike, selected: npt.ArrayLike, *, cl: float = m.ONE_SIGMA) -> pd.DataFrame:
+def finalstate_table(meta: pd.DataFrame, is_signal: npt.ArrayLike, selected: npt.ArrayLike, *,
+                     cl: float = m.ONE_SIGMA) -> pd.DataFrame:
     """Signal efficiency per true final-state track and shower count (3 = "3 or more"), from the
     ``n_tracks``/``n_showers`` labels (or ``finalstate``); events without a coded final state are
     left out. Empty if the files carry no final state."""
@@ -219,7 +225,8 @@ def finalstate_table(meta: pd.DataFrame, is_signal: npt.ArrayLike, selected: npt
     elif "finalstate" in meta.columns:
         t, s = ev.n_tracks(meta["finalstate"]), ev.n_showers(meta["finalstate"])
     else:
-        return pd.DataFrame(columns=["finalstate", "n_tracks", "n_showers", "efficiency", "efficiency_lo", "efficiency_hi"])
+        return pd.DataFrame(columns=["finalstate", "n_tracks", "n_showers", "efficiency", "efficiency_lo",
+                                     "efficiency_hi"])
     sig = np.asarray(is_signal, dtype=bool) & (t >= 0) & (s >= 0)
     labels = np.array([f"{a}t{b}s" for a in range(4) for b in range(4)], dtype=object)
     names = labels[np.clip(t, 0, 3) * 4 + np.clip(s, 0, 3)]
@@ -280,14 +287,19 @@ def roc_table(is_signal: npt.ArrayLike, scores: npt.ArrayLike, *, max_points: in
 
 
 def confusion_table(cats: npt.ArrayLike, selected: npt.ArrayLike) -> pd.DataFrame:
-    """One row per event: ``actual`` category and ``predicted`` class (``numu_cc`` or
-    ``not_numu_cc``), the input of DVC's confusion template."""
-    return pd.DataFrame(
-        {"actual": np.asarray(cats, dtype=object), "predicted": np.where(np.asarray(selected, bool), "numu_cc", "not_numu_cc")}
-    )
+    """The event count of every (``actual`` category, ``predicted`` class) pair, zeros included:
+    ``actual``, ``predicted`` (``numu_cc`` or ``not_numu_cc``), ``count``; the input of the
+    ``nucvn_confusion`` plot template (.dvc/plots/), which sums ``count`` (a table of one row per
+    event would put every event into the page ``dvc plots show`` writes)."""
+    actual = np.asarray(cats, dtype=object)
+    predicted = np.where(np.asarray(selected, bool), "numu_cc", "not_numu_cc")
+    rows = [(a, p, int(np.sum((actual == a) & (predicted == p))))
+            for a in sorted(set(actual.tolist())) for p in ("numu_cc", "not_numu_cc")]
+    return pd.DataFrame(rows, columns=["actual", "predicted", "count"])
 
 
-def summary_metrics(is_signal: npt.ArrayLike, scores: npt.ArrayLike, *, threshold: float, cl: float = m.ONE_SIGMA) -> dict[str, float | int]:
+def summary_metrics(is_signal: npt.ArrayLike, scores: npt.ArrayLike, *, threshold: float,
+                    cl: float = m.ONE_SIGMA) -> dict[str, float | int]:
     """AUC (with DeLong's standard error), balanced accuracy (with its binomial standard error),
     accuracy, efficiency, purity and background rejection (with Clopper-Pearson intervals) and fom
     (with its delta-method error) at ``threshold``, with the event counts
@@ -356,9 +368,10 @@ def evaluate(
 
     ``bins`` maps variable names to bin edges; a variable is skipped (and listed in
     ``skipped_variables``) when the metadata lacks it (e.g. ``vtxx`` in files without vertex
-    information) or, for ``nhits``, when no hit counts are given. Table names: ``roc``, ``scores``, ``confusion``, ``eff_vs_<variable>``,
-    ``eff_by_mode``, ``eff_by_finalstate``, ``misid_vs_<variable>`` for each of ``misid_variables``. ``is_signal`` is the
-    binary task's label (its :meth:`~nucvn.tasks.base.Task.targets`); without it, νμ CC.
+    information) or, for ``nhits``, when no hit counts are given. Table names: ``roc``, ``scores``,
+    ``confusion``, ``eff_vs_<variable>``, ``eff_by_mode``, ``eff_by_finalstate``, ``misid_vs_<variable>``
+    for each of ``misid_variables``. ``is_signal`` is the binary task's label
+    (its :meth:`~nucvn.tasks.base.Task.targets`); without it, νμ CC.
     """
     s = np.asarray(scores, dtype=np.float64).reshape(-1)
     if len(s) != len(meta):
@@ -386,7 +399,8 @@ def evaluate(
             raise NucvnError(f"evaluate.misid_variables: {var!r} has no binning in bins.yaml")
         if not _available(meta, var, nhits):
             continue
-        t[f"misid_vs_{var}"] = misid_table(variable_values(meta, var, nhits=nhits), cats, sel, bins[var], variable=var, cl=cl)
+        t[f"misid_vs_{var}"] = misid_table(variable_values(meta, var, nhits=nhits), cats, sel, bins[var], variable=var,
+                                           cl=cl)
     result.skipped_variables = skipped
     result.metrics["n_by_category"] = {c: int(np.sum(cats == c)) for c in CATEGORIES if np.any(cats == c)}
     return result
