@@ -220,3 +220,39 @@ class SystematicsParams:
 
 
 __all__ += ["SystematicsParams"]
+
+
+def _report_figures() -> dict[str, str]:
+    return {
+        "numu_cc": "roc, scores, confusion, eff_vs_nuenergy, eff_vs_visible_energy, misid_vs_nuenergy, "
+                   "misid_vs_visible_energy, eff_by_mode, wrong_events",
+        "preselection": "by_category, vs_nuenergy, vs_visible_energy",
+    }
+
+
+@dataclass
+class ReportParams:
+    """``report``: the self-contained HTML report to share (stages/report.py -> reports/index.html,
+    :mod:`nucvn.report.document`).
+
+    ``tasks`` are blocks of ``metrics/test.json`` (``all``, or a list such as ``[numu_cc, nuenergy]``).
+    ``figures`` names the key figures of a task, comma-separated: file stems under
+    ``plots/evaluate/<task>/png`` (``preselected/roc`` for ``plots/evaluate/<task>/preselected/png/roc.png``;
+    one string rather than a list, so that a ``dvc exp run -S`` rewriting params.yaml keeps it on one
+    line); a task not listed shows all its figures, ``""`` none (the threshold scan of a binary task is always shown).
+    ``compare_to`` is the git revision whose metrics files the report compares against (read when
+    the stage runs; empty: no comparison). The output path is fixed by dvc.yaml (``--out`` of the
+    stage script for a copy elsewhere).
+    """
+
+    title: str = "nucvn: results of the pipeline"
+    tasks: Literal["all"] | list[str] = "all"
+    figures: dict[str, str] = field(default_factory=_report_figures)
+
+    def figure_lists(self) -> dict[str, list[str]]:
+        """``figures`` as task -> list of figure stems."""
+        return {task: [f.strip() for f in names.split(",") if f.strip()] for task, names in self.figures.items()}
+    compare_to: str = "HEAD"
+
+
+__all__ += ["ReportParams"]
