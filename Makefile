@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: repro test venv bench clean-venv web-assets
+.PHONY: repro test lint venv bench clean-venv web-assets
 
 venv: $(STAMP)
 
@@ -23,8 +23,15 @@ repro: $(STAMP) web-assets
 test: $(STAMP) web-assets
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-# vega, vega-lite and vega-embed for an offline `dvc plots show` (web/dvc_plots_template.html loads
-# them from .web/, ignored by git). Without npm the page falls back to the CDN.
+# ruff on all Python code, mypy on the package and the stages (settings in pyproject.toml).
+lint: $(STAMP)
+	$(VENV)/bin/ruff check src stages tests bench
+	$(VENV)/bin/mypy
+
+# vega, vega-lite and vega-embed for an offline `dvc plots show`: fetched from the npm registry into
+# .web/ (ignored by git), then inlined into .web/dvc_plots_template.html by web/build_offline_template.py,
+# which points .dvc/config.local at it, so every page DVC writes (dvc_plots/ or -o DIR) is self-contained.
+# Without npm, .dvc/config's committed web/dvc_plots_template.html loads the same versions from the CDN.
 WEB := .web
 VEGA_PKGS := vega@5.33.1 vega-lite@5.23.0 vega-embed@6.29.0
 web-assets:
@@ -35,7 +42,8 @@ web-assets:
 	    tar -xzOf $$tmp/$$p-[0-9]*.tgz package/build/$$p.min.js > $(WEB)/.$$p.min.js.tmp && \
 	    mv $(WEB)/.$$p.min.js.tmp $(WEB)/$$p.min.js || exit 1; \
 	  done; rm -rf $$tmp; echo "web-assets: $(VEGA_PKGS) in $(WEB)/"; \
-	else echo "web-assets: npm not found; dvc plots show will load vega from the CDN"; fi
+	else echo "web-assets: npm not found; dvc plots show will load vega from the CDN"; exit 0; fi; \
+	$(PYTHON) web/build_offline_template.py
 
 bench: $(STAMP)
 	for b in bench/*.py; do $(PY) $$b || exit 1; done

@@ -26,8 +26,8 @@ from nucvn.data.shards import ShardDataset, build_shards
 from nucvn.inference import load_model, model_tasks, predict
 from nucvn.report import evaluation as E
 from nucvn.report.baseline import pixel_charge
-from nucvn.report.uncertainty import auc_and_error, balanced_accuracy_error
 from nucvn.report.task_report import EvalContext, evaluate_task
+from nucvn.report.uncertainty import auc_and_error, balanced_accuracy_error
 from nucvn.sim.simulate import simulate_files
 
 
@@ -87,7 +87,8 @@ def main() -> None:
                           f"[{m['accuracy_lo']:.4f}, {m['accuracy_hi']:.4f}] |")
                 else:
                     print(f"| {task.name} | bias, resolution (68 % half-width), RMS of the residual | "
-                          f"{m['bias']:+.4f} ± {m['bias_err']:.4f}, {m['resolution_68']:.4f} ± {m['resolution_68_err']:.4f}, "
+                          f"{m['bias']:+.4f} ± {m['bias_err']:.4f}, {m['resolution_68']:.4f} ± "
+                          f"{m['resolution_68_err']:.4f}, "
                           f"{m['resolution_rms']:.4f} ± {m['resolution_rms_err']:.4f} |")
                     if "calorimetric_resolution_68" in m:
                         print(f"| {task.name} | calorimetric baseline: bias, resolution, RMS | "
@@ -95,7 +96,8 @@ def main() -> None:
                               f"{m['calorimetric_resolution_68']:.4f} ± {m['calorimetric_resolution_68_err']:.4f}, "
                               f"{m['calorimetric_resolution_rms']:.4f} ± {m['calorimetric_resolution_rms_err']:.4f} |")
                         table = rep.tables["resolution_by_flavour"]
-                        print("\n| flavour | n | CNN resolution (68 %) | calorimetric resolution (68 %) | CNN bias | calorimetric bias |")
+                        print("\n| flavour | n | CNN resolution (68 %) | calorimetric resolution (68 %) | CNN bias | "
+                              "calorimetric bias |")
                         print("|---|---|---|---|---|---|")
                         for r in table.itertuples():
                             print(f"| {r.flavour} | {r.n} | {r.w68:.4f} ± {r.w68_err:.4f} | {r.calorimetric_w68:.4f} ± "

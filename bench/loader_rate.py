@@ -37,8 +37,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from benchutil import peak_rss_mb
 
+from benchutil import peak_rss_mb
 from nucvn.core.events import IMAGE_SHAPE
 from nucvn.data.shards import ShardDataset, build_shards
 from nucvn.train.loop import batch_loader

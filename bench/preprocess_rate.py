@@ -2,10 +2,11 @@
 
 Prints events/s of :func:`nucvn.data.shards.build_shards` and of reading every ``cvnmap`` chunk and
 ``neutrino/*`` dataset with bare h5py (the floor: decompression), measured alternately in the same
-run on warm page cache (best of ``--repeat``), and their ratio (target >= 1.0 since the shards are sparse, issue 13; it was 0.7 for dense shards), both in wall-clock
-time, in process CPU time (all threads: the work if only one core were available) and in CPU time
-of the main thread (build_shards writes and hashes shards in a second thread; when a core is free
-for it, the main thread is the critical path). On a machine whose cores are busy with other work
+run on warm page cache (best of ``--repeat``), and their ratio (target >= 1.0 since the shards are
+sparse, issue 13; it was 0.7 for dense shards), both in wall-clock time, in process CPU time (all
+threads: the work if only one core were available) and in CPU time of the main thread
+(build_shards writes and hashes shards in a second thread; when a core is free for it, the main
+thread is the critical path). On a machine whose cores are busy with other work
 the wall-clock ratio falls towards the all-threads ratio. A third reference, plain h5py read plus
 a plain write of the same bytes, is the floor of any preprocessing that writes uncompressed
 shards: on a VM that faults fresh page-cache pages in from the host (firecracker free-page
@@ -31,8 +32,8 @@ from pathlib import Path
 
 import h5py
 import numpy as np
-from benchutil import peak_rss_mb
 
+from benchutil import peak_rss_mb
 from nucvn.core.events import IMAGE_SHAPE, finalstate_code, flavour
 from nucvn.data.h5write import write_events
 
@@ -167,9 +168,11 @@ def main() -> None:
         print("peak memory of build_shards in a fresh process (target < 1.5 GB, flat in input size):")
         for k in sorted({min(2, len(paths)), min(4, len(paths)), len(paths)}):
             cmd = [sys.executable, __file__, "--child", json.dumps([str(p) for p in paths[:k]]), str(root / f"mem{k}")]
-            res = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1])
+            res = json.loads(subprocess.run(cmd, check=True, capture_output=True,
+                                            text=True).stdout.strip().splitlines()[-1])
             print(f"  {k:3d} files {k * args.events:7d} events: max RSS {res['maxrss_mb']:7.1f} MB "
-                  f"(after imports {res['rss_after_imports_mb']:.1f} MB), tracemalloc peak {res['tracemalloc_peak_mb']:7.1f} MB")
+                  f"(after imports {res['rss_after_imports_mb']:.1f} MB), tracemalloc peak "
+                  f"{res['tracemalloc_peak_mb']:7.1f} MB")
 
 
 if __name__ == "__main__":

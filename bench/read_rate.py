@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+
 from benchutil import peak_rss_mb
 
 
@@ -34,7 +35,8 @@ def _write(directory: Path, files: int, events: int) -> None:
         hits = rng.integers(0, 16000, size=(events, 150))
         np.put_along_axis(images, hits, rng.integers(1, 256, size=hits.shape, dtype=np.uint8), axis=1)
         nu = rng.uniform(0.5, 20, events).astype(np.float32)
-        meta = {"nuenergy": nu, "lepenergy": nu * 0.5, "interaction": rng.integers(0, 16, events), "evt": np.arange(events)}
+        meta = {"nuenergy": nu, "lepenergy": nu * 0.5, "interaction": rng.integers(0, 16, events),
+                "evt": np.arange(events)}
         write_events(directory / f"neutrino{i}.h5", images, meta)
 
 
@@ -72,7 +74,8 @@ def _child(mode: str, directory: str) -> None:
         checksum = int(allmaps[:, :, :, 0].sum())
     elapsed = time.perf_counter() - start
     peak_mb = peak_rss_mb()
-    print(json.dumps({"mode": mode, "events": n, "seconds": elapsed, "events_per_s": n / elapsed, "peak_rss_mb": peak_mb, "checksum": checksum}))
+    print(json.dumps({"mode": mode, "events": n, "seconds": elapsed, "events_per_s": n / elapsed,
+                      "peak_rss_mb": peak_mb, "checksum": checksum}))
 
 
 def main() -> None:
@@ -90,13 +93,16 @@ def main() -> None:
         print(f"wrote {args.files} files x {args.events} events in {time.perf_counter() - t0:.1f} s")
         results = {}
         for mode in ("h5py-chunked", "nucvn", "h5py-all"):
-            out = subprocess.run([sys.executable, __file__, "--child", mode, tmp], capture_output=True, text=True, check=True)
+            out = subprocess.run([sys.executable, __file__, "--child", mode, tmp], capture_output=True, text=True,
+                                 check=True)
             results[mode] = json.loads(out.stdout)
             r = results[mode]
-            print(f"{mode:>13}: {r['events_per_s']:9.0f} events/s   peak RSS {r['peak_rss_mb']:7.1f} MB   ({r['events']} events)")
+            print(f"{mode:>13}: {r['events_per_s']:9.0f} events/s   peak RSS {r['peak_rss_mb']:7.1f} MB   "
+                  f"({r['events']} events)")
         assert len({r["checksum"] for r in results.values()}) == 1, "readers disagree"
         ratio = results["nucvn"]["events_per_s"] / results["h5py-chunked"]["events_per_s"]
-        print(f"nucvn / h5py-chunked rate: {ratio:.2f};  nucvn peak RSS {results['nucvn']['peak_rss_mb']:.0f} MB (target < 500 MB)")
+        print(f"nucvn / h5py-chunked rate: {ratio:.2f};  nucvn peak RSS {results['nucvn']['peak_rss_mb']:.0f} MB "
+              "(target < 500 MB)")
 
 
 if __name__ == "__main__":

@@ -2,7 +2,8 @@
 
 Prints events/s with 1 worker and with ``--workers`` worker processes, per core, plus the split
 of one worker's time between the generator and the detector. CPU-time rates are printed next to
-wall-clock ones: on a machine shared with other work they are the meaningful per-core figure. Target (SIMULATION.md §5): >= 500 events/s per core.
+wall-clock ones: on a machine shared with other work they are the meaningful per-core figure.
+Target: >= 500 events/s per core.
 
     python bench/sim_throughput.py [--events 3000] [--workers N]
 """
@@ -60,7 +61,8 @@ def main() -> None:
             child_cpu = (c1.ru_utime + c1.ru_stime) - (c0.ru_utime + c0.ru_stime)
             total = n * args.events
             print(f"{n} workers: {total / wall:8.0f} events/s wall = {total / wall / n:8.0f} events/s per core; "
-                  f"{total / child_cpu:8.0f} events/s per worker CPU-second (both include worker start-up)")  # fmt: skip
+                  f"{total / child_cpu:8.0f} events/s per worker CPU-second "
+                  "(both include worker start-up)")
     print("target: >= 500 events/s per core")
 
 

@@ -22,8 +22,8 @@ import torch.nn.functional as F
 
 from nucvn.core.events import IMAGE_SHAPE
 from nucvn.data.h5write import write_events
-from nucvn.models import create_model, list_models, scale_pixels
 from nucvn.data.shards import ShardDataset, build_shards
+from nucvn.models import create_model, list_models, scale_pixels
 from nucvn.train import TrainConfig, batch_loader
 
 DEFAULT_KWARGS = TrainConfig().model_kwargs  # the params.yaml defaults, from their one definition
@@ -91,7 +91,8 @@ def _shards(tmp: Path) -> Path:
         return Path("data/shards")
     rng = np.random.default_rng(1)
     n = 8192
-    meta = {"interaction": rng.integers(0, 15, n).astype(np.uint32), "nuenergy": rng.uniform(1, 10, n).astype(np.float32),
+    meta = {"interaction": rng.integers(0, 15, n).astype(np.uint32),
+            "nuenergy": rng.uniform(1, 10, n).astype(np.float32),
             "lepenergy": rng.uniform(0, 1, n).astype(np.float32)}
     path = write_events(tmp / "neutrino1.h5", _images(n, rng).numpy(), meta, compression="none")
     build_shards([path], tmp / "shards", split={"train": 1.0}, progress=False)
@@ -116,7 +117,8 @@ def main() -> None:
     for device in devices:
         for name in list_models():
             tr, inf = model_rates(name, device, args.batch, args.seconds)
-            results["models"][f"{name}/{device.type}"] = {"train_events_per_s": tr, "infer_events_per_s": inf}  # type: ignore[index]
+            results["models"][f"{name}/{device.type}"] = {"train_events_per_s": tr,
+                                                          "infer_events_per_s": inf}  # type: ignore[index]
             print(f"{name:14s} {device.type:4s}  train {tr:9.0f} events/s   inference {inf:9.0f} events/s")
     with tempfile.TemporaryDirectory() as tmp:
         data = ShardDataset(_shards(Path(tmp)), "train", verify=False)

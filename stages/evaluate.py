@@ -26,8 +26,8 @@ from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
-from _stage import read_params, read_yaml, run_stage
 
+from _stage import read_params, read_yaml, run_stage
 from nucvn.core.atomic import atomic_dir, write_csv, write_json
 from nucvn.core.errors import NucvnError
 from nucvn.core.params import parse_value

@@ -36,7 +36,8 @@ def main(argv: list[str]) -> int:
         provenance={"source": manifest.get("source"), "parameters": manifest.get("parameters")},
     )
     counts = ", ".join(f"{s} {v['n_events']}" for s, v in index["splits"].items())
-    print(f"preprocess: {index['selection']['events_out']} of {index['selection']['events_in']} events kept ({counts}); "
+    print(f"preprocess: {index['selection']['events_out']} of {index['selection']['events_in']} events kept "
+          f"({counts}); "
           f"{len(index['skipped'])} files skipped")
     return 0
 

@@ -27,7 +27,6 @@ import json
 from pathlib import Path
 
 from _stage import read_params, run_stage
-
 from nucvn.core.atomic import atomic_dir, write_csv, write_json
 from nucvn.core.errors import NucvnError
 from nucvn.inference import load_model, model_tasks
@@ -66,14 +65,16 @@ def main(argv: list[str]) -> int:
     fetch = read_params(FetchParams, "fetch", args.params)
     cuts = Preselection(**dataclasses.asdict(read_params(EvaluateParams, "evaluate", args.params).preselection))
     base = DetectorParams(**dataclasses.asdict(fetch.sim.detector))
-    responses = detector_variations(base, p.variations, where=f"{args.params}: systematics.variations")  # before any work
+    responses = detector_variations(base, p.variations,
+                                    where=f"{args.params}: systematics.variations")  # before any work
     threshold = _threshold(args.threshold)
     model, config = load_model(args.model_dir)
     if TASK not in [t.name for t in model_tasks(config)]:
         raise NucvnError(f"{args.model_dir}: the model has no {TASK} head; train it with that task")
     spec = SampleSpec(files=p.files, events_per_file=-(-p.events // p.files), seed=p.seed, workers=p.workers,
                       composition=fetch.sim.composition, batch_size=p.batch_size, device=p.device)
-    result = measure_systematics(base, p.variations, responses, spec, model=model, config=config, cuts=cuts, threshold=threshold,
+    result = measure_systematics(base, p.variations, responses, spec, model=model, config=config, cuts=cuts,
+                                 threshold=threshold,
                                  work=args.work, progress=not args.no_progress)
     result.info["nominal_detector"] = dataclasses.asdict(fetch.sim.detector)
     footer = (f"simulation | {result.info['events']} events per sample, seed {p.seed}, same events in every sample | "

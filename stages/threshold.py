@@ -55,23 +55,27 @@ def main(argv: list[str]) -> int:
                      progress=not args.no_progress)
     source, meta = data_source(args.raw), val.metadata
     metrics, info, scans = {}, {}, {}
+    chosen_at: dict[str, float] = {}
     for task in tasks:
         target, defined = task.targets(meta)
         labels = np.asarray(target)[defined].astype(bool)
-        choice, scans[task.name] = choose_threshold(labels, np.asarray(scores[task.name])[defined], criterion=p.criterion,
+        choice, scans[task.name] = choose_threshold(labels, np.asarray(scores[task.name])[defined],
+                                                    criterion=p.criterion,
                                                     target=p.target, thresholds=np.linspace(0.0, 1.0, p.points))
         chosen = choice.to_dict()
+        chosen_at[task.name] = choice.threshold
         metrics[task.name] = {k: chosen[k] for k in QUALITY}
         info[task.name] = {"criterion": choice.criterion, "target": choice.target, "split": "val",
                            "n_val": int(defined.sum()), "n_signal": int(labels.sum())}
-        print(f"threshold {task.name}: {choice.threshold:.4f} by {p.criterion} on val: efficiency {choice.efficiency:.4f}, "
+        print(f"threshold {task.name}: {choice.threshold:.4f} by {p.criterion} on val: efficiency "
+              f"{choice.efficiency:.4f}, "
               f"purity {choice.purity:.4f}, balanced accuracy {choice.balanced_accuracy:.4f}")
     footer = f"data: {source} | model: {config['model']} | validation split, {len(val)} events"
 
     def fill(out: Path) -> None:
         for name, scan in scans.items():
             write_csv(scan[SCAN_COLUMNS], out / f"{name}.csv")
-            fig = threshold_scan_figure(scan, chosen=metrics[name]["threshold"], criterion=p.criterion,
+            fig = threshold_scan_figure(scan, chosen=chosen_at[name], criterion=p.criterion,
                                         footer=f"{footer} | task {name}")
             save_figure(fig, out / f"{name}.png")
 

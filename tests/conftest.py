@@ -13,6 +13,7 @@ import torch
 from nucvn.core.events import IMAGE_SHAPE, finalstate_code, flavour
 from nucvn.data.h5write import write_events
 
+pytest_plugins = ("httpserver",)  # the local HTTP server fixtures ``server`` and ``serve`` (tests/httpserver.py)
 
 # The pipeline tests commit in temporary git repositories; a fresh CI machine has no git identity.
 for _key, _value in {

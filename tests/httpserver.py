@@ -1,6 +1,7 @@
 """A local HTTP server on 127.0.0.1 for download tests: Range and If-Range requests, HEAD with
 ETag/Last-Modified, redirects, cut connections, trickling transfers, 503 and 404; plus the
-fixtures and helpers the fetch tests share (``from httpserver import server, serve, ...``)."""
+fixtures and helpers the fetch tests share (the fixtures ``server`` and ``serve`` are registered for every
+test by ``pytest_plugins`` in ``tests/conftest.py``; helpers are imported: ``from httpserver import FileServer``)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from collections.abc import Callable, Iterator
 from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Self
 
 import h5py
 import pytest
@@ -139,7 +141,7 @@ class FileServer:
     def names(self) -> list[str]:
         return [n for n, _ in self.log]
 
-    def __enter__(self) -> FileServer:
+    def __enter__(self) -> Self:
         self.thread.start()
         return self
 

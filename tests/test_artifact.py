@@ -50,7 +50,8 @@ def test_round_trip_records_the_weights_hash(tmp_path: Path) -> None:
     assert flavour["classes"] == ["numu_cc", "nue_cc", "nutau_cc", "nc", "cosmic"]
     assert energy["unit"] == "GeV" and energy["prediction_columns"] == ["nuenergy_gev"] and energy["head"]
     raw = (tmp_path / "model.safetensors").read_bytes()
-    assert config["weights"] == {"file": "model.safetensors", "bytes": len(raw), "sha256": hashlib.sha256(raw).hexdigest()}
+    assert config["weights"] == {"file": "model.safetensors", "bytes": len(raw),
+                                 "sha256": hashlib.sha256(raw).hexdigest()}
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model.json", "model.safetensors"]
 
 

@@ -1,4 +1,4 @@
-"""The curated public API of ``nucvn`` (DESIGN.md): exactly these names, each the real object."""
+"""The curated public API of ``nucvn``: exactly these names, each the real object."""
 
 from __future__ import annotations
 

@@ -27,7 +27,8 @@ _API: dict[str, str] = {
     "predict": "nucvn.inference",
 }
 
-__all__ = ["__version__", *_API]
+__all__ = ["__version__", "open_events", "ShardDataset", "create_model", "create_tasks", "load_model", "predict"]
+"""The names of :data:`_API`, spelled out so that tools can read them."""
 
 
 def __getattr__(name: str) -> Any:

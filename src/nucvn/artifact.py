@@ -41,7 +41,8 @@ from nucvn.core.errors import NucvnError
 from nucvn.core.events import IMAGE_SHAPE
 from nucvn.models import INPUT_LAYOUT, SCALES, Scale
 
-__all__ = ["MODEL_FORMAT", "FORMAT_VERSION", "MODEL_JSON", "WEIGHTS", "MODEL_FILES", "write_model_dir", "read_model_dir"]
+__all__ = ["MODEL_FORMAT", "FORMAT_VERSION", "MODEL_JSON", "WEIGHTS", "MODEL_FILES", "write_model_dir",
+           "read_model_dir"]
 
 MODEL_FORMAT = "nucvn-model"
 FORMAT_VERSION = 3
@@ -74,7 +75,8 @@ def write_model_dir(model_dir: str | Path, state: Mapping[str, torch.Tensor], *,
         if lacking:
             raise ValueError(f"write_model_dir: task entry {entry.get('name')!r} lacks {', '.join(lacking)}")
     model_dir = Path(model_dir)
-    data = safetensors.torch.save({k: v.detach().cpu().contiguous() for k, v in state.items()}, metadata={"format": "pt"})
+    data = safetensors.torch.save({k: v.detach().cpu().contiguous() for k, v in state.items()},
+                                  metadata={"format": "pt"})
     atomic_write(model_dir / WEIGHTS, lambda p: p.write_bytes(data))
     config = {
         "format": MODEL_FORMAT, "version": FORMAT_VERSION,

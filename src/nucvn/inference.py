@@ -22,15 +22,15 @@ import pandas as pd
 import torch
 
 from nucvn.artifact import MODEL_FILES, WEIGHTS, read_model_dir
-from nucvn.train.distributed import DeviceName, resolve_device
 from nucvn.core.errors import NucvnError
 from nucvn.core.events import IMAGE_SHAPE
-from nucvn.models import scale_pixels
-from nucvn.report.evaluation import IDENTITY_COLUMNS
-from nucvn.tasks import MultiTaskNet, Task, build_network, create_tasks
 from nucvn.core.progress import progress_bar
 from nucvn.data.shards import ShardDataset
 from nucvn.data.sparse import SparseBatch, dense_on
+from nucvn.models import scale_pixels
+from nucvn.report.evaluation import IDENTITY_COLUMNS
+from nucvn.tasks import MultiTaskNet, Task, build_network, create_tasks
+from nucvn.train.distributed import DeviceName, resolve_device
 
 __all__ = ["MODEL_FILES", "load_model", "model_tasks", "predict", "predict_scores", "prediction_table"]
 
@@ -63,7 +63,8 @@ def load_model(model_dir: str | Path) -> tuple[MultiTaskNet, dict[str, Any]]:
     return model.eval(), config
 
 
-def _batches(source: ShardDataset | Iterable[Any], batch_size: int, sparse: bool) -> Iterator[torch.Tensor | SparseBatch]:
+def _batches(source: ShardDataset | Iterable[Any], batch_size: int,
+             sparse: bool) -> Iterator[torch.Tensor | SparseBatch]:
     if isinstance(source, ShardDataset):
         for start in range(0, len(source), batch_size):
             idx = np.arange(start, min(start + batch_size, len(source)))
@@ -98,13 +99,15 @@ def predict(model: MultiTaskNet, config: Mapping[str, Any], source: ShardDataset
     ``source``: a ShardDataset, or an iterable of uint8 batches ``(n, 2, 100, 80)`` (numpy or
     torch; a ``(images, labels)`` tuple is accepted, its images used). The pixel scaling is the
     one in ``config["input"]["scale"]``. Inputs are channels-last (as in training); on CUDA a
-    ShardDataset's events are decoded on the device and the forward pass runs in bf16 autocast. One forward pass serves every task.
+    ShardDataset's events are decoded on the device and the forward pass runs in bf16 autocast.
+    One forward pass serves every task.
     """
     if batch_size <= 0:
         raise NucvnError(f"predict: batch_size must be positive, got {batch_size}")
     chosen = _chosen(model, tasks)
     dev = resolve_device(device, 0)
-    model = model.to(dev, memory_format=torch.channels_last).eval()
+    # Module.to takes memory_format (documented), but torch's overloads of it omit that keyword.
+    model = model.to(dev, memory_format=torch.channels_last).eval()  # type: ignore[call-overload]
     scale = config["input"]["scale"]
     total = len(source) if isinstance(source, ShardDataset) else None
     out: dict[str, list[np.ndarray]] = {t.name: [] for t in chosen}

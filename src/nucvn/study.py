@@ -75,7 +75,8 @@ class EventSource:
 
 def shard_source(data: ShardDataset, *, block: int = 4096) -> EventSource:
     """The events of a shard split (decoded in blocks of ``block`` events)."""
-    return EventSource(meta=data.metadata, batches=lambda: data.dense_blocks(block), images=lambda pos: data.batch(pos)[0].numpy(),
+    return EventSource(meta=data.metadata, batches=lambda: data.dense_blocks(block),
+                       images=lambda pos: data.batch(pos)[0].numpy(),
                        description=f"{data.split} split, {len(data)} events")
 
 
@@ -91,7 +92,11 @@ def file_source(reader: EventReader, *, chunk_size: int = 1024) -> EventSource:
             yield chunk.images
 
     def images(pos: npt.NDArray[np.int64]) -> npt.NDArray[np.uint8]:
-        out = [reader.event(int(i)).images for i in pos]
+        out = []
+        for i in pos:
+            image = reader.event(int(i)).images
+            assert image is not None  # EventReader.event always reads the images
+            out.append(image)
         return np.concatenate(out) if out else np.zeros((0, *IMAGE_SHAPE), np.uint8)
 
     return EventSource(meta=pd.concat(frames, ignore_index=True), batches=batches, images=images,
@@ -167,13 +172,15 @@ def _preselection_report(scored: Scored, bins: Mapping[str, Sequence[float]], cl
     for row in table.itertuples(index=False):
         name = "efficiency" if row.category == "numu_cc" else f"{row.category}_pass"
         if row.after_min_hits_n:
-            metrics |= {name: row.after_min_hits, f"{name}_lo": row.after_min_hits_lo, f"{name}_hi": row.after_min_hits_hi}
+            metrics |= {name: row.after_min_hits, f"{name}_lo": row.after_min_hits_lo,
+                        f"{name}_hi": row.after_min_hits_hi}
     info = {"cuts": cuts.describe("vtxx" in scored.meta.columns), "n_preselected": int(scored.preselected.sum()),
-            "n_events": int(len(scored.meta)), "failing_each_cut": {c: int((~scored.passes[c]).sum()) for c in CUTS}}
+            "n_events": len(scored.meta), "failing_each_cut": {c: int((~scored.passes[c]).sum()) for c in CUTS}}
     tables = {"preselection/by_category": table}
     for var in ("nuenergy", VISIBLE_ENERGY):
         if var in bins and var in scored.meta.columns:
-            tables[f"preselection/vs_{var}"] = E.misid_table(scored.meta[var].to_numpy(), cats, scored.preselected, bins[var],
+            tables[f"preselection/vs_{var}"] = E.misid_table(scored.meta[var].to_numpy(), cats, scored.preselected,
+                                                             bins[var],
                                                               variable=var, which=PRESELECTION_CATEGORIES, cl=cl)
 
     def figures() -> Iterator[tuple[str, Figure]]:
@@ -231,7 +238,9 @@ def run_study(config: Mapping[str, Any], scored: Scored, *, thresholds: Mapping[
         info["visible_energy"] = "not reported: the model records no visible-energy calibration (retrain it)"
     pred = prediction_table(scored.meta, scored.predictions, tasks)
     at = pred.columns.get_loc("index") + 1 if "index" in pred.columns else 0
-    for offset, (name, values) in enumerate([("nhits", scored.features["nhits"]), ("last_plane", scored.features["last_plane"]),
+    for offset, (name,
+                 values) in enumerate([("nhits", scored.features["nhits"]),
+                                             ("last_plane", scored.features["last_plane"]),
                                               ("preselected", scored.preselected.astype(np.int8))]):
         pred.insert(at + offset, name, values)
     return StudyResult(metrics=metrics, info=info, predictions=pred, reports=reports, extra_tables=tables,

@@ -60,7 +60,8 @@ def detector_variations(base: DetectorParams, variations: Mapping[str, Mapping[s
                 else:
                     close = difflib.get_close_matches(field, SCALABLE_FIELDS, n=1)
                     why = "is not a DetectorParams field" + (f" (did you mean {close[0]!r}?)" if close else "")
-                raise NucvnError(f"{key}.{field}: {why}; e.g. gain_counts_per_pe, pe_per_mip_far, attenuation_length_cm")
+                raise NucvnError(f"{key}.{field}: {why}; "
+                                 "e.g. gain_counts_per_pe, pe_per_mip_far, attenuation_length_cm")
             if not math.isfinite(factor) or factor <= 0:
                 raise NucvnError(f"{key}.{field}: the factor must be a finite number > 0, got {factor!r}")
         try:

@@ -18,7 +18,8 @@ SCRIPT = REPO / "bench" / "compare_models.py"
 
 
 def _run(*args: str, cwd: Path) -> str:
-    proc = subprocess.run([sys.executable, str(SCRIPT), *args], cwd=cwd, capture_output=True, text=True, timeout=600)
+    proc = subprocess.run([sys.executable, str(SCRIPT), *args], cwd=cwd, check=False, capture_output=True, text=True,
+                          timeout=600)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return proc.stdout
 
@@ -32,7 +33,8 @@ def test_configurations_are_trained_scored_on_one_held_out_sample_and_tabulated(
               "--heldout-events", "400", "--heldout-files", "2", "--boot", "20", "--reference", "default"]
     out = _run(*common, cwd=tmp_path)
     assert "held-out sample simulated: 400 events, seed 1001" in out
-    rows = {line.split("|")[1].strip(): line for line in out.splitlines() if line.startswith("| ") and "---" not in line}
+    rows = {line.split("|")[1].strip(): line for line in out.splitlines()
+            if line.startswith("| ") and "---" not in line}
     assert set(rows) == {"run", "default", "ema", "features_gbt"}
     for name in ("default", "ema", "features_gbt"):
         auc = re.search(r"\| (0\.\d{4}) ± (0\.\d{4}) \|", rows[name])

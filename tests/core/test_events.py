@@ -1,4 +1,4 @@
-"""The label definitions of FORMAT.md, checked code by code."""
+"""The label definitions of docs/format.md, checked code by code."""
 
 from __future__ import annotations
 

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
-from nucvn.core.params import ParamsError, parse_params, params_dict
+from nucvn.core.params import ParamsError, params_dict, parse_params
 from nucvn.stage_params import DEFAULT_BINS, EvaluateParams, FetchParams, PreprocessParams, ThresholdParams
 from nucvn.train import TrainConfig
 from tiny_pipeline import make_shards
@@ -53,7 +53,8 @@ def test_bins_yaml_equals_default_bins() -> None:
     (ThresholdParams, "threshold", {"points": 1}, r"threshold\.points: must be >= 2"),
     (FetchParams, "fetch", {"sim": {"files": 0}}, r"fetch\.sim\.files: must be >= 1, got 0"),
     (FetchParams, "fetch", {"source": "ftp"}, r"fetch\.source: expected one of 'sim', 'url', 'dir'"),
-    (FetchParams, "fetch", {"url": {"timout": 5}}, r"fetch\.url\.timout: unknown parameter \(did you mean 'timeout'\?\)"),
+    (FetchParams, "fetch", {"url": {"timout": 5}},
+     r"fetch\.url\.timout: unknown parameter \(did you mean 'timeout'\?\)"),
     (EvaluateParams, "evaluate", {"score_bins": 2.5}, r"evaluate\.score_bins: expected an integer, got 2\.5"),
 ])
 def test_wrong_values_are_refused_naming_the_key(cls: Any, section: str, values: dict[str, Any], message: str) -> None:
@@ -70,7 +71,8 @@ def test_missing_keys_take_defaults_and_ints_are_accepted_as_floats() -> None:
 
 def _stage(script: str, cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = os.environ | {"PYTHONPATH": str(REPO / "src")}
-    return subprocess.run([sys.executable, str(REPO / "stages" / script), *args], cwd=cwd, capture_output=True,
+    return subprocess.run([sys.executable, str(REPO / "stages" / script), *args], cwd=cwd, check=False,
+                          capture_output=True,
                           text=True, timeout=300, env=env)
 
 

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from httpserver import FileServer, serve, server  # noqa: F401  (fixtures)
 
+from httpserver import FileServer
 from nucvn.core.errors import NucvnError
 from nucvn.data.fetch import fetch_sim, fetch_url, parse_files, read_manifest, sha256_file
 from nucvn.data.h5io import inspect_file
@@ -34,11 +34,12 @@ def test_parse_files() -> None:
     assert parse_files([5, 2, 2]) == [2, 5]
     assert parse_files("1-200")[-1] == 200 and len(parse_files("1-200")) == 200
     for bad in ("3-1", "a-b", "0", ""):
-        with pytest.raises(NucvnError, match="fetch.url.files"):
+        with pytest.raises(NucvnError, match=re.escape("fetch.url.files")):
             parse_files(bad)
 
 
-def test_clean_download_and_rerun_downloads_nothing(server: FileServer, serve: Callable[[int], bytes], tmp_path: Path) -> None:
+def test_clean_download_and_rerun_downloads_nothing(server: FileServer, serve: Callable[[int], bytes],
+                                                    tmp_path: Path) -> None:
     data = {i: serve(i) for i in (1, 2, 3)}
     out = tmp_path / "raw"
     manifest = _fetch(server, "1-3", out)
@@ -63,7 +64,8 @@ def test_clean_download_and_rerun_downloads_nothing(server: FileServer, serve: C
     assert not (out / "neutrino3.h5").exists()
 
 
-def test_cut_connection_is_resumed_with_range(server: FileServer, serve: Callable[[int], bytes], tmp_path: Path) -> None:
+def test_cut_connection_is_resumed_with_range(server: FileServer, serve: Callable[[int], bytes],
+                                              tmp_path: Path) -> None:
     data = serve(4, n=200)
     server.cut.add("neutrino4.h5")
     manifest = _fetch(server, [4], tmp_path)
@@ -89,11 +91,13 @@ def test_server_error_is_retried_and_ignored_range_restarts(
     assert manifest["files"][0]["attempts"] == 3
 
 
-def test_corrupt_file_fails_and_leaves_nothing(server: FileServer, serve: Callable[[int], bytes], tmp_path: Path) -> None:
+def test_corrupt_file_fails_and_leaves_nothing(server: FileServer, serve: Callable[[int], bytes],
+                                               tmp_path: Path) -> None:
     good = serve(1)
     server.files["neutrino2.h5"] = good[:1000] + bytes(len(good) - 1000)  # right size, garbage body
     out = tmp_path / "raw"
-    with pytest.raises(NucvnError, match=r"1 of 2 files failed: neutrino2\.h5: invalid after download .*gave up after 3 attempts\);") as err:
+    with pytest.raises(NucvnError, match=r"1 of 2 files failed: neutrino2\.h5: invalid after download "
+                                         r".*gave up after 3 attempts\);") as err:
         _fetch(server, [1, 2], out)
     assert re.search(r"\[cvnmap\]: required dataset is missing|HDF5", str(err.value))
     assert not (out / "neutrino2.h5").exists() and not (out / ".neutrino2.h5.part").exists()
@@ -109,7 +113,9 @@ def test_corrupt_file_fails_and_leaves_nothing(server: FileServer, serve: Callab
 
 def test_missing_file_names_the_404(server: FileServer, serve: Callable[[int], bytes], tmp_path: Path) -> None:
     serve(1)
-    with pytest.raises(NucvnError, match=r"1 of 2 files failed: neutrino7\.h5: HTTP 404 Not Found under .*/nova/ \(check fetch\.url\.base"):
+    with pytest.raises(NucvnError,
+                       match=r"1 of 2 files failed: neutrino7\.h5: HTTP 404 Not Found under .*/nova/ \(check "
+                             r"fetch\.url\.base"):
         _fetch(server, [1, 7], tmp_path)
     assert server.names().count("neutrino7.h5") == 1  # a 404 is not retried
     assert not (tmp_path / "neutrino7.h5").exists()
@@ -117,7 +123,9 @@ def test_missing_file_names_the_404(server: FileServer, serve: Callable[[int], b
 
 
 def test_unreachable_server_retries_then_fails(tmp_path: Path) -> None:
-    with pytest.raises(NucvnError, match=r"1 of 1 files failed: neutrino1\.h5: cannot connect to 127\.0\.0\.1:9 \(Connection refused\);"):
+    with pytest.raises(NucvnError,
+                       match=r"1 of 1 files failed: neutrino1\.h5: cannot connect to 127\.0\.0\.1:9 \(Connection "
+                             r"refused\);"):
         fetch_url("http://127.0.0.1:9/", [1], tmp_path, retries=1, backoff=0.01, timeout=2, progress=False)
     with pytest.raises(NucvnError, match="parallel"):
         fetch_url("http://127.0.0.1:9/", [1], tmp_path, parallel=0, progress=False)
@@ -139,7 +147,8 @@ def test_fetch_sim_reuses_same_params_and_replaces_on_change(tmp_path: Path) -> 
     assert read_manifest(out) == second
 
 
-def test_fetch_sim_simulates_again_when_the_simulation_code_changed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_fetch_sim_simulates_again_when_the_simulation_code_changed(tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     from nucvn.sim import simulate
 
     out = tmp_path / "raw"
@@ -175,13 +184,14 @@ def test_fetch_stage_passes_fetch_sim_detector(tmp_path: Path) -> None:
     (tmp_path / "params.yaml").write_text(yaml.safe_dump({"fetch": {"source": "sim", "sim": sim}}))
     env = os.environ | {"PYTHONPATH": str(REPO / "src")}
     cmd = [sys.executable, str(REPO / "stages" / "fetch.py")]
-    res = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=300, env=env)
+    res = subprocess.run(cmd, cwd=tmp_path, check=False, capture_output=True, text=True, timeout=300, env=env)
     assert res.returncode == 0, res.stderr
     detector = json.loads((tmp_path / "data" / "raw" / "MANIFEST.json").read_text())["parameters"]["detector"]
-    assert detector["gain_counts_per_pe"] == 0.6 and detector["noise_hits_per_view"] == DetectorParams().noise_hits_per_view
+    assert detector["gain_counts_per_pe"] == 0.6
+    assert detector["noise_hits_per_view"] == DetectorParams().noise_hits_per_view
     sim["detector"] = {"gain_counts_per_pe": 0}
     (tmp_path / "params.yaml").write_text(yaml.safe_dump({"fetch": {"source": "sim", "sim": sim}}))
-    bad = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=300, env=env)
+    bad = subprocess.run(cmd, cwd=tmp_path, check=False, capture_output=True, text=True, timeout=300, env=env)
     assert bad.returncode == 2
     expected = "stage fetch: error: params.yaml: fetch.sim.detector.gain_counts_per_pe: must be > 0, got 0.0"
     assert bad.stderr.strip().splitlines() == [expected]

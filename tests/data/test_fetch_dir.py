@@ -8,9 +8,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from httpserver import FileServer, corrupt_middle_chunk, serve, server, snapshot  # noqa: F401  (fixtures)
 
 import nucvn.data.fetch_dir
+from httpserver import FileServer, corrupt_middle_chunk, snapshot
 from nucvn.core.errors import NucvnError
 from nucvn.data.fetch import fetch_dir, fetch_sim, fetch_url, raw_inputs, read_manifest, sha256_file, write_manifest
 
@@ -51,11 +51,14 @@ def test_fetch_dir_lists_files_in_place_and_rehashes_only_changed(
     assert every["parameters"]["files"] == "all" and hashed == ["neutrino2.h5", "neutrino3.h5"]
 
 
-def test_fetch_dir_refuses_missing_and_corrupt_files(src: Path, tmp_path: Path, make_event_file: Callable[..., Path]) -> None:
+def test_fetch_dir_refuses_missing_and_corrupt_files(src: Path, tmp_path: Path,
+                                                     make_event_file: Callable[..., Path]) -> None:
     out = tmp_path / "raw"
     with pytest.raises(NucvnError, match=r"^fetch\.dir\.path: .*nowhere is not a directory"):
         fetch_dir(tmp_path / "nowhere", "all", out, progress=False)
-    with pytest.raises(NucvnError, match=r"^fetch\.dir\.files: 2 of 4 selected files are not in .*mine \(neutrino4\.h5, neutrino7\.h5\)"):
+    with pytest.raises(NucvnError,
+                       match=r"^fetch\.dir\.files: 2 of 4 selected files are not in .*mine \(neutrino4\.h5, "
+                             r"neutrino7\.h5\)"):
         fetch_dir(src, [1, 2, 4, 7], out, progress=False)
     with pytest.raises(NucvnError, match=r"fetch\.dir\.path: .* output folder"):
         fetch_dir(out, "all", out, progress=False)
@@ -95,7 +98,8 @@ def test_raw_inputs_refuses_missing_or_changed_files(src: Path, tmp_path: Path) 
     body = bytearray(p.read_bytes())
     body[-1] ^= 1
     p.write_bytes(bytes(body))  # same size, other content
-    with pytest.raises(NucvnError, match=r"neutrino2\.h5: changed since fetch \(sha256 differs.*rerun `dvc repro -f fetch`"):
+    with pytest.raises(NucvnError,
+                       match=r"neutrino2\.h5: changed since fetch \(sha256 differs.*rerun `dvc repro -f fetch`"):
         raw_inputs(raw)
 
 

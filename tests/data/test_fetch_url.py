@@ -7,12 +7,12 @@ import socket
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import pytest
-from httpserver import FileServer, corrupt_middle_chunk, serve, server, snapshot  # noqa: F401  (fixtures)
 
 import nucvn.data.fetch_url
+from httpserver import FileServer, corrupt_middle_chunk, snapshot
 from nucvn.core.errors import NucvnError
 from nucvn.data.fetch import fetch_sim, fetch_url, read_manifest
 from nucvn.data.h5io import inspect_file
@@ -56,7 +56,8 @@ def test_corrupt_middle_chunk_is_refused_and_changed_local_files_are_fetched_aga
     assert all((out / f"neutrino{i}.h5").read_bytes() == data[i] for i in (1, 2))
 
 
-def test_manifest_records_final_url_after_redirect(server: FileServer, serve: Callable[..., bytes], tmp_path: Path) -> None:
+def test_manifest_records_final_url_after_redirect(server: FileServer, serve: Callable[..., bytes],
+                                                   tmp_path: Path) -> None:
     data = serve(3, n=200)
     server.cut.add("neutrino3.h5")
     entry = _fetch(server, [3], tmp_path, base=server.redirect_base)["files"][0]
@@ -67,7 +68,8 @@ def test_manifest_records_final_url_after_redirect(server: FileServer, serve: Ca
     assert (tmp_path / "neutrino3.h5").read_bytes() == data
 
 
-def test_file_replaced_on_server_is_downloaded_again(server: FileServer, serve: Callable[..., bytes], tmp_path: Path) -> None:
+def test_file_replaced_on_server_is_downloaded_again(server: FileServer, serve: Callable[..., bytes],
+                                                     tmp_path: Path) -> None:
     serve(1)
     serve(2)
     first = _fetch(server, "1-2", tmp_path)
@@ -96,7 +98,8 @@ def test_unreachable_server_keeps_verified_files_with_one_warning(
     out = tmp_path / "raw"
     with FileServer() as s:
         for i in (1, 2):
-            s.files[f"neutrino{i}.h5"] = make_event_file(f"neutrino{i}.h5", seed=i, directory=tmp_path / "src").read_bytes()
+            s.files[f"neutrino{i}.h5"] = make_event_file(f"neutrino{i}.h5", seed=i,
+                                                         directory=tmp_path / "src").read_bytes()
         first = _fetch(s, "1-2", out)
     before = snapshot(out)
     capsys.readouterr()
@@ -106,7 +109,8 @@ def test_unreachable_server_keeps_verified_files_with_one_warning(
     assert len(err) == 1 and "warning" in err[0] and "keeping the local copies" in err[0]
 
 
-def test_failed_fetch_keeps_part_and_rerun_resumes(server: FileServer, serve: Callable[..., bytes], tmp_path: Path) -> None:
+def test_failed_fetch_keeps_part_and_rerun_resumes(server: FileServer, serve: Callable[..., bytes],
+                                                   tmp_path: Path) -> None:
     data = serve(4, n=200)
     server.cut.add("neutrino4.h5")
     with pytest.raises(NucvnError, match="connection lost"):
@@ -137,7 +141,8 @@ def test_closed_port_fails_fast_with_one_grouped_reason(tmp_path: Path) -> None:
         fetch_url(f"http://127.0.0.1:{port}/", "1-50", tmp_path, retries=5, backoff=0.5, timeout=5, progress=False)
     assert time.monotonic() - t0 < 10
     msg = str(err.value)
-    assert f"50 of 50 files failed: neutrino1.h5 … neutrino50.h5: cannot connect to 127.0.0.1:{port} (Connection refused);" in msg
+    expected = f"50 of 50 files failed: neutrino1.h5 … neutrino50.h5: cannot connect to 127.0.0.1:{port} "
+    assert expected + "(Connection refused);" in msg
     assert msg.count("Connection refused") == 1 and len(msg) < 400 and "\n" not in msg
 
 
@@ -150,7 +155,9 @@ def test_unresolvable_host_stops_at_once(tmp_path: Path, monkeypatch: pytest.Mon
 
     monkeypatch.setattr(socket, "getaddrinfo", no_dns)
     t0 = time.monotonic()
-    with pytest.raises(NucvnError, match=r"20 of 20 files failed: neutrino1\.h5 … neutrino20\.h5: cannot resolve host nucvn-test\.invalid \(Name or service not known\)"):
+    with pytest.raises(NucvnError,
+                       match=r"20 of 20 files failed: neutrino1\.h5 … neutrino20\.h5: cannot resolve host "
+                             r"nucvn-test\.invalid \(Name or service not known\)"):
         fetch_url("http://nucvn-test.invalid/nova/", "1-20", tmp_path, parallel=2, retries=5, backoff=5, progress=False)
     assert time.monotonic() - t0 < 3 and 1 <= len(calls) <= 2
 
@@ -164,7 +171,7 @@ class _Bar:
     def update(self, n: int) -> None:
         self.updates.append(n)
 
-    def __enter__(self) -> _Bar:
+    def __enter__(self) -> Self:
         bars.append(self)
         return self
 
@@ -209,7 +216,7 @@ def test_full_disk_during_download_is_one_line_naming_the_file(
         def __init__(self, f: Any) -> None:
             self.f = f
 
-        def __enter__(self) -> _Full:
+        def __enter__(self) -> Self:
             return self
 
         def __exit__(self, *exc: object) -> None:

@@ -13,6 +13,7 @@ import pytest
 import torch
 
 from nucvn.core.events import IMAGE_SHAPE
+from nucvn.data.hits import HIT_DTYPE, encode
 from nucvn.data.manifest import sha256_file
 from nucvn.data.shard_writer import (
     SplitWriter,
@@ -21,7 +22,6 @@ from nucvn.data.shard_writer import (
     payload_sha256,
     save_npy,
 )
-from nucvn.data.hits import HIT_DTYPE, encode
 from nucvn.data.sparse import SparseBatch
 
 
@@ -41,7 +41,8 @@ def test_padded_header_loads_with_the_final_shape(tmp_path: Path, n: int) -> Non
 
 
 def _decode(hits: np.ndarray, counts: np.ndarray) -> np.ndarray:
-    batch = SparseBatch(torch.from_numpy(hits["pixel"].astype(np.int16)), torch.from_numpy(np.ascontiguousarray(hits["value"])),
+    batch = SparseBatch(torch.from_numpy(hits["pixel"].astype(np.int16)),
+                        torch.from_numpy(np.ascontiguousarray(hits["value"])),
                         torch.from_numpy(counts), torch.arange(len(counts)), size=len(counts))
     return batch.decode().numpy()
 
@@ -57,12 +58,14 @@ def test_encode_then_decode_gives_the_maps_back_and_keeps_the_pixel_layout() -> 
     hits, counts = encode(images)
     assert hits.dtype.itemsize == 3 and counts[4] == 0 and counts.sum() == len(hits) == np.count_nonzero(images)
     first7 = counts[:7].sum()
-    assert hits["pixel"][first7 + counts[7] - 1] == 1 * 8000 + 99 * 80 + 79 and hits["value"][first7 + counts[7] - 1] == 255
+    last7 = first7 + counts[7] - 1
+    assert hits["pixel"][last7] == 1 * 8000 + 99 * 80 + 79 and hits["value"][last7] == 255
     assert np.array_equal(_decode(hits, counts), images)
     # rows in any order: the batch holds event b at row rows[b]
     order = np.array([2, 0, 1])
     three, c3 = encode(images[[5, 6, 7]][np.argsort(order)])
-    batch = SparseBatch(torch.from_numpy(three["pixel"].astype(np.int16)), torch.from_numpy(np.ascontiguousarray(three["value"])),
+    batch = SparseBatch(torch.from_numpy(three["pixel"].astype(np.int16)),
+                        torch.from_numpy(np.ascontiguousarray(three["value"])),
                         torch.from_numpy(c3), torch.from_numpy(np.sort(order)), size=3)
     assert np.array_equal(batch.decode().numpy(), images[[5, 6, 7]][np.argsort(order)])
 
@@ -76,7 +79,8 @@ def test_split_writer_streams_sparse_shards_equal_to_np_save(tmp_path: Path) -> 
     with ThreadPoolExecutor(max_workers=1) as pool:
         w = SplitWriter(writer_root, "train", 50, dtype, pool)
         for c in range(7):
-            images = (rng.integers(0, 255, (40, *IMAGE_SHAPE), dtype=np.uint8) * (rng.random((40, *IMAGE_SHAPE)) < 0.03)).astype(np.uint8)
+            images = (rng.integers(0, 255, (40, *IMAGE_SHAPE),
+                                   dtype=np.uint8) * (rng.random((40, *IMAGE_SHAPE)) < 0.03)).astype(np.uint8)
             meta = np.zeros(40, dtype)
             meta["a"] = np.arange(40) + 100 * c
             sel = np.flatnonzero(rng.random(40) < 0.6)

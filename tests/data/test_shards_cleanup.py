@@ -11,7 +11,6 @@ import time
 from pathlib import Path
 
 from conftest import random_events
-
 from nucvn.data.h5write import write_events
 from nucvn.data.shard_workdir import OWNER_FILE, process_start_time
 from nucvn.data.shards import build_shards
@@ -84,13 +83,15 @@ def test_sigterm_cleans_up_and_sigkill_leftover_is_removed_by_the_next_build(tmp
     build_shards([data], term, progress=False)
     before = (term / "index.json").read_text()
     children = {
-        out: subprocess.Popen([sys.executable, "-c", _CHILD, str(data), str(out), str(tmp_path / f"{out.name}.started")])
+        out: subprocess.Popen([sys.executable, "-c", _CHILD, str(data), str(out),
+                               str(tmp_path / f"{out.name}.started")])
         for out in (term, kill)
     }
     try:
         deadline = time.monotonic() + 60
         while not all((tmp_path / f"{out.name}.started").exists() for out in children):
-            assert time.monotonic() < deadline and all(c.poll() is None for c in children.values()), "child did not start"
+            alive = all(c.poll() is None for c in children.values())
+            assert time.monotonic() < deadline and alive, "child did not start"
             time.sleep(0.05)
         assert _leftovers(term) == [f".term.tmp-{children[term].pid}"]
         children[term].send_signal(signal.SIGTERM)

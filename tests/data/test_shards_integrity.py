@@ -9,10 +9,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import random_events
 
-from nucvn.data import shard_writer
+from conftest import random_events
 from nucvn.core.errors import NucvnError
+from nucvn.data import shard_writer
 from nucvn.data.h5write import write_events
 from nucvn.data.shard_dedup import MAX_LISTED, IdentitySet
 from nucvn.data.shards import SPLITS, ShardDataset, build_shards
@@ -74,7 +74,8 @@ def test_duplicate_input_file_fails_naming_both_or_is_dropped(tmp_path: Path) ->
     paths = _files(tmp_path, [150, 120])
     copy = tmp_path / "neutrino3.h5"
     shutil.copyfile(paths[1], copy)  # a redirect served neutrino2.h5 under another name
-    with pytest.raises(NucvnError, match=r"neutrino3\.h5 is a byte-identical copy of neutrino2\.h5.*preprocess\.on_duplicate: drop"):
+    with pytest.raises(NucvnError, match=r"neutrino3\.h5 is a byte-identical copy of neutrino2\.h5"
+                                         r".*preprocess\.on_duplicate: drop"):
         build_shards([*paths, copy], tmp_path / "s", progress=False)
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".s.") or p.name == "s"]
 
@@ -110,7 +111,8 @@ def test_duplicate_events_fail_naming_identity_and_files_or_are_dropped(tmp_path
     index = build_shards(paths, tmp_path / "s", chunk_size=64, on_duplicate="drop", progress=False)
     events = index["duplicates"]["events"]
     assert events["n_dropped"] == 151 and len(events["listed"]) == MAX_LISTED == events["max_listed"]
-    assert events["listed"][0] == {"file": "neutrino2.h5", "index": 0, "duplicate_of": {"file": "neutrino1.h5", "index": 150}}
+    assert events["listed"][0] == {"file": "neutrino2.h5", "index": 0,
+                                   "duplicate_of": {"file": "neutrino1.h5", "index": 150}}
     kept = _events(tmp_path / "s")
     assert not [k for k in kept if k[0] == "neutrino2.h5" and (k[1] < 150 or k[1] == 299)]
     ids = np.concatenate([ShardDataset(tmp_path / "s", s).metadata[["run", "evt"]].to_numpy() for s in SPLITS])
@@ -135,7 +137,8 @@ def test_identity_set_matches_a_python_set_across_many_chunks() -> None:
     assert len(seen) == len(first)
 
 
-def test_full_disk_fails_naming_the_output_and_keeps_the_old_shards(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_full_disk_fails_naming_the_output_and_keeps_the_old_shards(tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     paths = _files(tmp_path, [300])
     out = tmp_path / "shards"
     build_shards(paths, out, shard_size=64, progress=False)

@@ -70,10 +70,8 @@ def test_stage_deps_cover_its_import_closure(stage: str) -> None:
     script = REPO / spec["cmd"].split()[-1]
     assert script.is_file(), f"{stage}: cannot find the stage script in {spec['cmd']!r}"
     deps = [REPO / (d if isinstance(d, str) else next(iter(d))) for d in spec["deps"]]
-    missing = []
-    for f in sorted(_closure(script)):
-        if not any(f == d or d in f.parents for d in deps):
-            missing.append(str(f.relative_to(REPO)))
+    missing = [str(f.relative_to(REPO)) for f in sorted(_closure(script))
+               if not any(f == d or d in f.parents for d in deps)]
     assert not missing, f"dvc.yaml stage {stage!r} misses deps on code it imports: {missing}"
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+
 from dvc_repo import make_repo, run
 
 pytestmark = [pytest.mark.pipeline, pytest.mark.slow, pytest.mark.timeout(900)]
@@ -88,7 +89,8 @@ def test_repro_fetch_preprocess_rerun_seed_and_experiment(repo: Path) -> None:
     _edit_params(repo, fetch__sim__files=2)
     _run(repo, "repro", "preprocess")
     assert _index(repo)["selection"]["events_out"] == kept
-    for obj in (p for p in (repo / ".dvc" / "cache" / "files" / "md5").rglob("*") if p.is_file()):  # none written through a link
+    # none written through a link
+    for obj in (p for p in (repo / ".dvc" / "cache" / "files" / "md5").rglob("*") if p.is_file()):
         assert hashlib.md5(obj.read_bytes()).hexdigest() == obj.parent.name + obj.name.removesuffix(".dir"), obj
 
     _run(repo, "git", "add", "-A")
@@ -107,7 +109,6 @@ def test_repro_fetch_preprocess_rerun_seed_and_experiment(repo: Path) -> None:
 
 def test_repro_with_url_source_from_local_server(repo: Path, tmp_path: Path) -> None:
     from httpserver import FileServer
-
     from nucvn.data.fetch import fetch_sim
 
     served = fetch_sim(tmp_path / "served", files=2, events=40, seed=3, workers=1, progress=False)
@@ -130,7 +131,7 @@ def test_repro_with_url_source_from_local_server(repo: Path, tmp_path: Path) -> 
         server.log.clear()
         _edit_params(repo, fetch__url__files="1-3", fetch__url__retries=0)
         res = subprocess.run([sys.executable, "stages/fetch.py"], cwd=repo, capture_output=True, text=True,
-                             env=os.environ | {"PYTHONPATH": str(repo / "src")})
+                             env=os.environ | {"PYTHONPATH": str(repo / "src")}, check=False)
         assert res.returncode == 2
         assert "neutrino3.h5: HTTP 404" in res.stderr and "Traceback" not in res.stderr
         assert server.names() == ["neutrino3.h5"]  # 1 and 2 were verified, not downloaded again
@@ -154,6 +155,6 @@ def test_repro_with_dir_source_reads_files_in_place(repo: Path, tmp_path: Path) 
 
     (held / "neutrino2.h5").write_bytes((held / "neutrino3.h5").read_bytes())  # replaced after the fetch
     res = subprocess.run([sys.executable, "stages/preprocess.py"], cwd=repo, capture_output=True, text=True,
-                         env=os.environ | {"PYTHONPATH": str(repo / "src")})
+                         env=os.environ | {"PYTHONPATH": str(repo / "src")}, check=False)
     assert res.returncode == 2 and "Traceback" not in res.stderr
     assert "neutrino2.h5" in res.stderr and "dvc repro -f fetch" in res.stderr

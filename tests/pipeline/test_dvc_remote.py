@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
+
 from dvc_repo import make_repo, run
 
 pytestmark = [pytest.mark.pipeline, pytest.mark.slow, pytest.mark.timeout(1200)]
@@ -27,7 +28,8 @@ def test_push_clone_pull_leaves_nothing_to_run(tmp_path: Path) -> None:
     run(tmp_path, "git", "clone", "-q", str(repo), str(clone))
     assert not (clone / "data").exists()  # data, shards and model are not in git
     run(clone, "pull")
-    for path in ("data/raw/MANIFEST.json", "data/shards/index.json", "data/model/model.json", "data/model/model.safetensors"):
+    for path in ("data/raw/MANIFEST.json", "data/shards/index.json", "data/model/model.json",
+                 "data/model/model.safetensors"):
         assert (clone / path).is_file(), path
     assert (clone / "data/model/model.safetensors").read_bytes() == (repo / "data/model/model.safetensors").read_bytes()
     assert "Data and pipelines are up to date" in run(clone, "status")

@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from nucvn.core.events import Flavour
-from nucvn.core.params import parse_params, params_dict
+from nucvn.core.params import params_dict, parse_params
 from nucvn.data.h5io import open_events
 from nucvn.inference import load_model
 from nucvn.report.preselection import Preselection
@@ -39,7 +39,7 @@ pytestmark = [pytest.mark.slow]
 def _stage(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = os.environ | {"PYTHONPATH": str(REPO / "src")}
     return subprocess.run([sys.executable, str(REPO / "stages" / "systematics.py"), *args], cwd=cwd,
-                          capture_output=True, text=True, timeout=300, env=env)
+                          capture_output=True, text=True, timeout=300, env=env, check=False)
 
 
 def _params(root: Path, systematics: dict[str, Any]) -> Path:
@@ -66,8 +66,9 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     (root / "threshold.json").write_text(json.dumps({"numu_cc": {"threshold": threshold}}))
     params = _params(root, SYSTEMATICS)
     out = root / "out"
-    res = _stage(root, "--params", str(params), "--model-dir", str(model_dir), "--threshold", str(root / "threshold.json"),
-                 "--metrics", str(out / "metrics.json"), "--info", str(out / "info.json"), "--plots", str(out / "plots"),
+    res = _stage(root, "--params", str(params), "--model-dir", str(model_dir),
+                 "--threshold", str(root / "threshold.json"), "--metrics", str(out / "metrics.json"),
+                 "--info", str(out / "info.json"), "--plots", str(out / "plots"),
                  "--work", str(root / "data" / "systematics.tmp"), "--no-progress")
     assert res.returncode == 0, res.stderr
     return {"root": root, "out": out, "stdout": res.stdout, "scored": scored, "threshold": threshold,
@@ -114,8 +115,8 @@ def test_calibration_shift_is_measured_with_a_finite_error(run: dict[str, Any]) 
 
 
 @pytest.mark.parametrize(("variation", "message"), [
-    ({"gain_count_per_pe": 1.05}, "systematics.variations.bad.gain_count_per_pe: is not a DetectorParams field "
-                                  "(did you mean 'gain_counts_per_pe'?)"),
+    ({"gain_count_per_pe": 1.05}, ("systematics.variations.bad.gain_count_per_pe: is not a DetectorParams field "
+                                   "(did you mean 'gain_counts_per_pe'?)")),
     ({"saturation_counts": 1.1}, "systematics.variations.bad.saturation_counts: is an integer field"),
     ({"noise_pe": 0}, "systematics.variations.bad.noise_pe: the factor must be a finite number > 0, got 0.0"),
 ], ids=["unknown-field", "integer-field", "zero-factor"])

@@ -55,7 +55,8 @@ def test_linear_fit_recovers_slope_and_intercept() -> None:
     assert model.global_ is not None
     assert model.global_.slope == pytest.approx(0.0025, rel=0.01)
     assert model.global_.intercept == pytest.approx(0.4, abs=0.01)
-    np.testing.assert_allclose(model.predict([0.0, 1000.0]), [model.global_.intercept, model.global_(np.array([1000.0]))[0]])
+    np.testing.assert_allclose(model.predict([0.0, 1000.0]),
+                               [model.global_.intercept, model.global_(np.array([1000.0]))[0]])
 
 
 def test_huber_fit_resists_outliers() -> None:

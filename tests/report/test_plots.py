@@ -92,7 +92,8 @@ def test_rate_vs_figure_points_and_errors(evaluation) -> None:
 
 def test_category_and_finalstate_figures(evaluation) -> None:
     ev = evaluation[0]
-    fig = P.category_figure(ev.tables["eff_by_mode"], "mode", xlabel="true interaction mode", title="by mode", footer=FOOTER)
+    fig = P.category_figure(ev.tables["eff_by_mode"], "mode", xlabel="true interaction mode", title="by mode",
+                            footer=FOOTER)
     ticks = [t.get_text() for t in fig.axes[0].get_xticklabels()]
     assert [t.split("\n")[0] for t in ticks] == ["QE", "RES", "DIS", "MEC", "COH", "other"]
     assert "efficiency" in fig.axes[0].get_ylabel()
@@ -117,10 +118,11 @@ def test_misid_and_threshold_figures(evaluation) -> None:
 
 
 def test_gallery_layout_and_save(evaluation, tmp_path: Path) -> None:
-    ev, images, y, s = evaluation
+    _, images, y, s = evaluation
     wrong = most_confidently_wrong(y, s, threshold=0.5, n=2)
     imgs = images[wrong["position"].to_numpy()]
-    fig = gallery_figure(imgs, [f"{k} {v:.2f}" for k, v in zip(wrong["kind"], wrong["score"])], title="wrong", footer=FOOTER)
+    fig = gallery_figure(imgs, [f"{k} {v:.2f}" for k, v in zip(wrong["kind"], wrong["score"], strict=True)],
+                         title="wrong", footer=FOOTER)
     view_axes = [a for a in fig.axes if a.images]
     assert len(view_axes) == 2 * len(wrong)
     # view 0 of the first event drawn with planes horizontal: the image array is (cell, plane) = (80, 100)

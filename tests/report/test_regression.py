@@ -91,7 +91,8 @@ def test_errors_shrink_with_n() -> None:
 
 def test_empty_energy_bins_are_nan_rows() -> None:
     ev = _events(500)
-    _, t = G.regression_report(ev["reco"], ev["true"], residual="relative", energy=ev["true"], energy_bins=[0.5, 50, 100, 200],
+    _, t = G.regression_report(ev["reco"], ev["true"], residual="relative", energy=ev["true"],
+                               energy_bins=[0.5, 50, 100, 200],
                                groups={}, quantity="E", unit="GeV", n_boot=10)
     table = t["resolution_vs_nuenergy"]
     assert table["n"].tolist() == [500, 0, 0]
@@ -100,7 +101,8 @@ def test_empty_energy_bins_are_nan_rows() -> None:
 
 def test_absolute_residual_and_explicit_bins() -> None:
     true = np.array([0.0, 0.5, 1.0])
-    m, t = G.regression_report(true + 0.1, true, residual="absolute", energy=np.array([1.0, 2.0, 3.0]), energy_bins=BINS,
+    m, t = G.regression_report(true + 0.1, true, residual="absolute", energy=np.array([1.0, 2.0, 3.0]),
+                               energy_bins=BINS,
                                groups={}, quantity="lepton fraction", unit="", reco_bins=[0.0, 0.5, 1.0], n_boot=0)
     assert m["bias"] == pytest.approx(0.1) and m["resolution_rms"] == pytest.approx(0.0, abs=1e-12)
     assert m["resolution_68_err"] is None  # no bootstrap: NaN -> None for JSON
@@ -157,7 +159,8 @@ def test_figures_log_axes_labels_and_series() -> None:
 def test_figures_of_absolute_dimensionless_quantity_are_linear() -> None:
     rng = np.random.default_rng(2)
     true = rng.uniform(0, 1, 1000)
-    _, tables = G.regression_report(true + rng.normal(0, 0.05, 1000), true, residual="absolute", energy=rng.uniform(1, 5, 1000),
+    _, tables = G.regression_report(true + rng.normal(0, 0.05, 1000), true, residual="absolute",
+                                    energy=rng.uniform(1, 5, 1000),
                                     energy_bins=[1, 2, 3, 5], groups={}, quantity="lepton fraction", unit="", n_boot=10)
     figs = dict(G.regression_figures(tables, quantity="lepton fraction", unit="", footer="", residual="absolute"))
     assert figs["resolution_vs_nuenergy"].axes[0].get_xscale() == "linear"
@@ -167,7 +170,8 @@ def test_figures_of_absolute_dimensionless_quantity_are_linear() -> None:
 
 def test_figures_with_empty_bins_do_not_crash() -> None:
     true = np.array([1.0, 1.5])
-    _, tables = G.regression_report(true, true, residual="relative", energy=true, energy_bins=[0, 1, 2, 20, 100], groups={"g": ["a", "b"]},
+    _, tables = G.regression_report(true, true, residual="relative", energy=true, energy_bins=[0, 1, 2, 20, 100],
+                                    groups={"g": ["a", "b"]},
                                     quantity="E", unit="GeV", n_boot=5)
     figs = dict(G.regression_figures(tables, quantity="E", unit="GeV", footer=""))
     assert figs["resolution_vs_nuenergy"].axes[0].get_xscale() == "symlog"  # bins start at 0
@@ -175,7 +179,8 @@ def test_figures_with_empty_bins_do_not_crash() -> None:
 
 def test_empty_input_gives_none_and_figures_still_draw() -> None:
     empty = np.array([])
-    m, t = G.regression_report(empty, empty, residual="relative", energy=empty, energy_bins=BINS, groups={"flavour": empty.astype(str)},
+    m, t = G.regression_report(empty, empty, residual="relative", energy=empty, energy_bins=BINS,
+                               groups={"flavour": empty.astype(str)},
                                baseline=empty, quantity="E", unit="GeV")
     assert m["n"] == 0 and m["bias"] is None and m["calorimetric_resolution_68"] is None
     assert len(t["resolution_by_flavour"]) == 0 and t["resolution_vs_nuenergy"]["n"].sum() == 0

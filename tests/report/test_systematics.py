@@ -95,14 +95,16 @@ def test_samples_of_other_events_are_refused() -> None:
     assert ok.nominal.n_events == 200
     other = _events(200)
     other.loc[17, "nuenergy"] = 3.0
-    with pytest.raises(NucvnError, match=r"sample 'birks_up' differs from the nominal one in 'nuenergy' \(first at event 17\)"):
+    with pytest.raises(NucvnError,
+                       match=r"sample 'birks_up' differs from the nominal one in 'nuenergy' \(first at event 17\)"):
         S.systematic_shifts(nominal, varied, sig, nc, nominal_events=_events(200), varied_events=other, name="birks_up")
     with pytest.raises(NucvnError, match="has 150 events, the nominal 200"):
         S.check_same_events(_events(200), _events(150))
     with pytest.raises(NucvnError, match="the samples must hold the same events"):
         S.systematic_shifts(nominal, varied[:150], sig, nc)
     with pytest.raises(NucvnError, match="shares no identity column"):
-        S.check_same_events(_events(5)[["evt"]].rename(columns={"evt": "x"}), _events(5)[["evt"]].rename(columns={"evt": "y"}))
+        S.check_same_events(_events(5)[["evt"]].rename(columns={"evt": "x"}),
+                            _events(5)[["evt"]].rename(columns={"evt": "y"}))
 
 
 def test_selection_counts_and_nominal_intervals() -> None:
@@ -120,10 +122,12 @@ def test_table_labels_and_figure(tmp_path: Path) -> None:
     rng = np.random.default_rng(3)
     factors = {"calibration_up": {"gain_counts_per_pe": 1.05},
                "light_yield_down": {"pe_per_mip_far": 0.9, "gain_counts_per_pe": 1.1111}}
-    results = {name: S.systematic_shifts(*_sample(1000, rng, flip_in=0.02, flip_out=0.01), n_boot=50) for name in factors}
+    results = {name: S.systematic_shifts(*_sample(1000, rng, flip_in=0.02, flip_out=0.01),
+                                         n_boot=50) for name in factors}
     table = S.shifts_table(results, factors)
     assert list(table["label"]) == ["calibration up: gain +5 %", "light yield down: light -10 %, gain +11.1 %"]
-    assert table.loc[0, "efficiency_shift_pp"] == pytest.approx(100 * results["calibration_up"].shifts["efficiency"].value)
+    assert table.loc[0,
+                     "efficiency_shift_pp"] == pytest.approx(100 * results["calibration_up"].shifts["efficiency"].value)
     nominal = S.nominal_block(results["calibration_up"].nominal)
     fig = S.shifts_figure(table, nominal, footer="simulation | test")
     assert len(fig.axes) == 3

@@ -28,7 +28,7 @@ def _close_all() -> None:
 )
 def test_axis_scale(edges, scale) -> None:
     assert T.axis_scale(edges) == scale
-    fig, (ax,) = T.new_figure("footer")
+    _, (ax,) = T.new_figure("footer")
     assert T.scale_axis(ax, edges) == scale and ax.get_xscale() == scale
 
 
@@ -57,8 +57,9 @@ def test_labels_and_footer() -> None:
 
 
 def test_errorbar_points_skip_nan_and_use_interval() -> None:
-    fig, (ax,) = T.new_figure("")
-    T.errorbar_points(ax, [1, 2, 3], [0.5, np.nan, 0.9], lo=[0.4, np.nan, 0.8], hi=[0.7, np.nan, 1.0], label="eff", colour="C0")
+    _, (ax,) = T.new_figure("")
+    T.errorbar_points(ax, [1, 2, 3], [0.5, np.nan, 0.9], lo=[0.4, np.nan, 0.8], hi=[0.7, np.nan, 1.0], label="eff",
+                      colour="C0")
     line = ax.containers[0].lines[0]
     np.testing.assert_allclose(line.get_xdata(), [1, 3])
     np.testing.assert_allclose(line.get_ydata(), [0.5, 0.9])

@@ -7,7 +7,13 @@ import numpy as np
 import pytest
 
 from nucvn.report import stats
-from nucvn.report.uncertainty import auc_and_error, balanced_accuracy_error, efficiency_at_misid, fom_error, paired_bootstrap
+from nucvn.report.uncertainty import (
+    auc_and_error,
+    balanced_accuracy_error,
+    efficiency_at_misid,
+    fom_error,
+    paired_bootstrap,
+)
 
 
 def _sample(rng: np.random.Generator, n_sig: int, n_bkg: int, shift: float = 1.5) -> tuple[np.ndarray, np.ndarray]:

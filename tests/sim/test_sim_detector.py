@@ -1,4 +1,4 @@
-"""Physics of the detector half of the fast simulation, with particle guns (SIMULATION.md §2-3, §5)."""
+"""Physics of the detector half of the fast simulation, with particle guns (docs/simulation.md)."""
 
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ def default() -> Detector:
 
 
 def test_range_table_anchors() -> None:
-    """SIMULATION.md: muon 1 GeV → 4.8 m, 2 GeV → 9.5 m; proton 0.1 GeV → 8 cm, 0.5 GeV → 1.2 m."""
+    """docs/simulation.md: muon 1 GeV → 4.8 m, 2 GeV → 9.5 m; proton 0.1 GeV → 8 cm, 0.5 GeV → 1.2 m."""
     lt = np.log(np.array(MUON_RANGE_T_MEV))
     lr = np.log(np.array(MUON_RANGE_CM))
     mmu = float(Particle.from_pdgid(13).mass)

@@ -1,4 +1,4 @@
-"""Physics tests of the event generator (SIMULATION.md §1, §5): no detector involved."""
+"""Physics tests of the event generator (docs/simulation.md): no detector involved."""
 
 from __future__ import annotations
 

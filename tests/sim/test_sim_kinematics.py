@@ -35,7 +35,7 @@ def test_nbody_conserves_four_momentum() -> None:
     masses = [0.1396, 0.135, 0.135, 0.0]
     daughters = nbody_decay(rng, parent, masses)
     np.testing.assert_allclose(sum(daughters), parent, atol=1e-10)
-    for d, m in zip(daughters, masses):
+    for d, m in zip(daughters, masses, strict=True):
         np.testing.assert_allclose(np.sqrt(np.clip(mass2(d), 0, None)), m, atol=1e-6)
 
 

@@ -21,7 +21,8 @@ def rng() -> np.random.Generator:
 
 @pytest.mark.parametrize("name", ["sin", "cos", "arctan"])
 def test_trigonometric_functions_match_numpy(rng: np.random.Generator, name: str) -> None:
-    x = np.concatenate([rng.uniform(-30, 30, 200_000), rng.uniform(0, 2 * np.pi, 200_000), [0.0, 1e-300, 1e300 if name == "arctan" else 1.0]])
+    x = np.concatenate([rng.uniform(-30, 30, 200_000), rng.uniform(0, 2 * np.pi, 200_000),
+                        [0.0, 1e-300, 1e300 if name == "arctan" else 1.0]])
     got, want = getattr(pm, name)(x), getattr(np, name)(x)
     assert np.max(np.abs(got - want)) < 4e-16 * 4
     away_from_zero = np.abs(want) > 1e-3

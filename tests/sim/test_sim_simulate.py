@@ -125,7 +125,8 @@ def test_high_energy_numu_cc_shows_a_long_track(numu_sample: SimulatedEvents) ->
 def test_composition_spectrum_and_cosmics() -> None:
     from nucvn.sim.generator_params import GeneratorParams
 
-    sim = simulate_events(600, seed=5, generator_params=GeneratorParams(composition={"numu_cc": 0.5, "nc": 0.3, "cosmic": 0.2}))
+    sim = simulate_events(600, seed=5,
+                          generator_params=GeneratorParams(composition={"numu_cc": 0.5, "nc": 0.3, "cosmic": 0.2}))
     code = sim.meta["interaction"]
     for frac, sel in ((0.5, numu_cc(code)), (0.3, code == 13), (0.2, code == 14)):
         sigma = np.sqrt(frac * (1 - frac) / 600)
@@ -146,7 +147,8 @@ def test_bad_arguments_are_refused(tmp_path: Path) -> None:
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "nucvn", *args], capture_output=True, text=True, timeout=300)
+    return subprocess.run([sys.executable, "-m", "nucvn", *args], check=False, capture_output=True, text=True,
+                          timeout=300)
 
 
 def test_cli_simulate_and_errors(tmp_path: Path) -> None:
@@ -159,5 +161,6 @@ def test_cli_simulate_and_errors(tmp_path: Path) -> None:
     assert set(reader.read_metadata()["interaction"]) <= {0, 1, 2, 3, 13}
     bad = _cli("simulate", "--out", str(out), "--files", "1", "--events", "-5", "--seed", "4")
     assert bad.returncode == 2 and "--events" in bad.stderr
-    bad = _cli("simulate", "--out", str(out), "--files", "1", "--events", "5", "--seed", "4", "--composition", "numu_cc=0.5,nc=0.2")
+    bad = _cli("simulate", "--out", str(out), "--files", "1", "--events", "5", "--seed", "4", "--composition",
+               "numu_cc=0.5,nc=0.2")
     assert bad.returncode == 2 and "--composition" in bad.stderr and "sum" in bad.stderr

@@ -25,9 +25,11 @@ def test_validate_writes_plots_and_physical_summary(tmp_path: Path) -> None:
         prof = on_disk["shower_profile"][key]
         assert prof["mean_depth_x0"] == pytest.approx(prof["gamma_mean_depth_x0"], rel=0.15)
     # photons start later than electrons by about the conversion length
-    assert on_disk["shower_profile"]["photon_3GeV"]["mean_depth_x0"] > on_disk["shower_profile"]["electron_3GeV"]["mean_depth_x0"] + 0.5
+    profile = on_disk["shower_profile"]
+    assert profile["photon_3GeV"]["mean_depth_x0"] > profile["electron_3GeV"]["mean_depth_x0"] + 0.5
     assert on_disk["spectra"]["composition"]["numu_cc"] > 0.8
-    for name in ("muon_range", "shower_profile", "mip_pixels", "spectra", "multiplicity", "linearity", "event_numu_cc_qe"):
+    for name in ("muon_range", "shower_profile", "mip_pixels", "spectra", "multiplicity", "linearity",
+                 "event_numu_cc_qe"):
         img = mpimg.imread(tmp_path / f"{name}.png")
         assert img.ndim == 3 and img.shape[0] > 200
         assert np.std(img[..., :3]) > 0.01  # something is drawn

@@ -89,7 +89,8 @@ def test_gain_variation_keeps_events_and_scales_pixel_sums(nominal: SimulatedEve
     assert np.all(np.abs(s_g[big] / s_n[big] - 1.05) < 0.02)  # per event: same deposits, only rounding differs
 
 
-@pytest.mark.parametrize("factors", [{"noise_hits_per_view": 2.0}, {"pe_per_mip_far": 1.1}, {"attenuation_length_cm": 0.8}])
+@pytest.mark.parametrize("factors",
+                         [{"noise_hits_per_view": 2.0}, {"pe_per_mip_far": 1.1}, {"attenuation_length_cm": 0.8}])
 def test_readout_variation_leaves_transport_unchanged(batch: GeneratedBatch, factors: dict[str, float]) -> None:
     """More noise hits, more light or a shorter fibre attenuation length change the images (and
     how many random numbers each event's readout draws) but not one event's transport: visible
@@ -134,13 +135,15 @@ def test_scaled_multiplies_named_fields_only() -> None:
     varied = base.scaled({"gain_counts_per_pe": 1.05, "birks_kb_cm_mev": 1.2})
     assert varied.gain_counts_per_pe == pytest.approx(base.gain_counts_per_pe * 1.05, rel=1e-15)
     assert varied.birks_kb_cm_mev == pytest.approx(base.birks_kb_cm_mev * 1.2, rel=1e-15)
-    assert dataclasses.replace(varied, gain_counts_per_pe=base.gain_counts_per_pe, birks_kb_cm_mev=base.birks_kb_cm_mev) == base
+    assert dataclasses.replace(varied, gain_counts_per_pe=base.gain_counts_per_pe,
+                               birks_kb_cm_mev=base.birks_kb_cm_mev) == base
     assert base.scaled({}) == base and base.gain_counts_per_pe == 0.55  # a copy; the original is unchanged
     assert "saturation_counts" not in SCALABLE_FIELDS and "gain_counts_per_pe" in SCALABLE_FIELDS
 
 
 @pytest.mark.parametrize(("factors", "message"), [
-    ({"gain": 1.05}, r"DetectorParams\.scaled: 'gain' is not a DetectorParams field; scalable fields: .*gain_counts_per_pe"),
+    ({"gain": 1.05},
+     r"DetectorParams\.scaled: 'gain' is not a DetectorParams field; scalable fields: .*gain_counts_per_pe"),
     ({"saturation_counts": 1.1}, r"'saturation_counts' is an integer field and cannot be scaled"),
     ({"shower_max_spots": 2.0}, r"'shower_max_spots' is an integer field"),
     ({"noise_pe": 0.0}, r"factor for 'noise_pe' must be a finite number > 0, got 0\.0"),

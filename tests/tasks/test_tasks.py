@@ -10,7 +10,16 @@ import pytest
 import torch
 
 from nucvn.core.errors import NucvnError
-from nucvn.tasks import MultiTaskNet, Task, available_tasks, build_network, create_tasks, list_tasks, primary_task, register_task
+from nucvn.tasks import (
+    MultiTaskNet,
+    Task,
+    available_tasks,
+    build_network,
+    create_tasks,
+    list_tasks,
+    primary_task,
+    register_task,
+)
 from nucvn.tasks.numu_cc import NumuCC
 from nucvn.train.objective import Objective, SplitTargets, TrainStep
 
@@ -48,7 +57,7 @@ def test_registry_holds_every_task_in_order() -> None:
     assert list_tasks() == ALL
     assert available_tasks(["interaction", "nuenergy", "lepenergy"]) == ALL[:5]
     assert available_tasks(EVENTS.columns) == ALL
-    with pytest.raises(NucvnError, match="unknown task 'nue'.*numu_cc, flavour"):
+    with pytest.raises(NucvnError, match=r"unknown task 'nue'.*numu_cc, flavour"):
         create_tasks(["nue"])
     with pytest.raises(NucvnError, match="listed twice"):
         create_tasks(["mode", "mode"])
@@ -95,18 +104,20 @@ def test_undefined_events_are_left_out_of_the_task_mean() -> None:
     def mode_loss(rows: list[int]) -> float:
         idx = torch.tensor(rows)
         batch = targets.gather(idx)
-        loss, sums = step(x[idx], batch, targets.defined_counts(batch))
+        loss, _ = step(x[idx], batch, targets.defined_counts(batch))
         return float(loss.detach())
 
     with torch.no_grad():
         per_event = tasks[1].loss(net(x)["mode"], *(torch.from_numpy(a) for a in tasks[1].targets(EVENTS)))
     assert mode_loss([0, 1, 2, 3, 4]) == pytest.approx(float(per_event[:5].mean()), rel=1e-6)
-    assert mode_loss([0, 1, 2, 3, 4, 5, 6]) == pytest.approx(mode_loss([0, 1, 2, 3, 4]), rel=1e-6)  # 5, 6: cosmic, other
+    assert mode_loss([0, 1, 2, 3, 4, 5, 6]) == pytest.approx(mode_loss([0, 1, 2, 3, 4]),
+                                                             rel=1e-6)  # 5, 6: cosmic, other
     assert mode_loss([5, 6]) == 0.0
 
 
 def test_predictions_are_in_physical_units() -> None:
-    numu, flavour, energy, fraction, npion = create_tasks(["numu_cc", "flavour", "nuenergy", "lepton_fraction", "npion"])
+    numu, flavour, energy, fraction, npion = create_tasks(["numu_cc", "flavour", "nuenergy", "lepton_fraction",
+                                                           "npion"])
     out = torch.tensor([-2.0, 0.0, 3.0])
     assert torch.allclose(numu.predict(out), torch.sigmoid(out))
     assert torch.allclose(energy.predict(out), torch.exp(out))  # the head gives log(E / GeV)

@@ -37,15 +37,21 @@ __all__ = ["add_arguments", "run"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", required=True, type=Path, help="trained model directory (model.json + model.safetensors)")
-    parser.add_argument("--files", required=True, nargs="+", help="event files, directories or glob patterns (quote globs)")
-    parser.add_argument("--out", required=True, type=Path, help="output directory (metrics.json, info.json, predictions.csv, plots/)")
+    parser.add_argument("--model", required=True, type=Path,
+                        help="trained model directory (model.json + model.safetensors)")
+    parser.add_argument("--files", required=True, nargs="+",
+                        help="event files, directories or glob patterns (quote globs)")
+    parser.add_argument("--out", required=True, type=Path,
+                        help="output directory (metrics.json, info.json, predictions.csv, plots/)")
     parser.add_argument("--threshold", default="metrics/threshold.json",
-                        help="a number, or a JSON file with a threshold per binary task (default: metrics/threshold.json)")
+                        help="a number, or a JSON file with a threshold per binary task (default: "
+                             "metrics/threshold.json)")
     parser.add_argument("--params", type=Path, default=Path("params.yaml"),
                         help="params file whose 'evaluate' section is used (default: params.yaml if it exists)")
-    parser.add_argument("--bins", type=Path, default=Path("bins.yaml"), help="binnings (default: bins.yaml if it exists)")
-    parser.add_argument("--batch-size", type=int, default=None, help="events per forward pass (default: evaluate.batch_size)")
+    parser.add_argument("--bins", type=Path, default=Path("bins.yaml"),
+                        help="binnings (default: bins.yaml if it exists)")
+    parser.add_argument("--batch-size", type=int, default=None,
+                        help="events per forward pass (default: evaluate.batch_size)")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default=None, help="default: evaluate.device")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
@@ -63,7 +69,8 @@ def _settings(args: argparse.Namespace) -> tuple[EvaluateParams, dict[str, list[
         params = parse_params(EvaluateParams, section, "evaluate")
     except NucvnError as exc:
         raise NucvnError(f"{args.params}: {exc}") from exc
-    bins = parse_value(dict(_yaml(args.bins)), dict[str, list[float]], args.bins.name) if args.bins.is_file() else dict(DEFAULT_BINS)
+    bins = (parse_value(dict(_yaml(args.bins)), dict[str, list[float]], args.bins.name) if args.bins.is_file()
+            else dict(DEFAULT_BINS))
     if "nuenergy" not in bins:
         raise NucvnError(f"{args.bins}: needs a nuenergy binning (every task is reported versus true neutrino energy)")
     return params, bins
@@ -93,8 +100,8 @@ def run(args: argparse.Namespace) -> int:
                           progress=not args.no_progress)
     simulated = all(fi.simulated for fi in reader.files)
     footer = f"{'simulation | ' if simulated else ''}model: {config['model']} | {source.description}"
-    result = run_study(config, scored, thresholds=thresholds, bins=bins, misid_variables=params.misid_variables, cuts=cuts,
-                       images=source.images, score_bins=params.score_bins, roc_points=params.roc_points,
+    result = run_study(config, scored, thresholds=thresholds, bins=bins, misid_variables=params.misid_variables,
+                       cuts=cuts, images=source.images, score_bins=params.score_bins, roc_points=params.roc_points,
                        gallery_events=params.gallery_events, cl=params.confidence_level, footer=footer)
     out = args.out
     if out.exists() and not out.is_dir():

@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 import json
 
-from nucvn.report.display import save_event_display
 from nucvn.core.events import Interaction
 from nucvn.data.h5io import open_events
 from nucvn.data.summary import format_summary, summarise
+from nucvn.report.display import save_event_display
 
 __all__ = ["add_arguments", "run"]
 
@@ -28,7 +28,8 @@ def run(args: argparse.Namespace) -> int:
         code = int(ev.meta["interaction"].iloc[0])
         energy = float(ev.meta["nuenergy"].iloc[0])
         title = f"event {args.display}: {Interaction(code).name}, E_nu = {energy:.2f} GeV"
-        out = save_event_display(ev.images[0], args.out, title=title, footer=f"{ev.path.name}, event {ev.start} of that file")
+        out = save_event_display(ev.images[0], args.out, title=title,
+                                 footer=f"{ev.path.name}, event {ev.start} of that file")
         print(f"wrote {out}")
         return 0
     s = summarise(reader)

@@ -1,7 +1,7 @@
 """Write files atomically: to a temporary name in the same directory, then rename into place.
 
 An interrupted stage therefore never leaves a half-written file under a name that a later stage
-trusts (DESIGN.md). Every writer of JSON, CSV and plain text in the project goes through here;
+trusts. Every writer of JSON, CSV and plain text in the project goes through here;
 the few formats with their own streaming writers (HDF5 events, ``.npy`` shards) follow the same
 rule in their modules.
 """
@@ -40,7 +40,8 @@ def disk_errors(path: str | os.PathLike[str]) -> Iterator[None]:
         reason = _DISK_ERRNOS.get(exc.errno or 0)
         if reason is None:
             raise
-        raise NucvnError(f"{path}: {reason}; free space on that disk (or point the output elsewhere) and rerun") from exc
+        raise NucvnError(f"{path}: {reason}; free space on that disk (or point the output elsewhere) "
+                         "and rerun") from exc
 
 
 def atomic_write(path: str | os.PathLike[str], write: Callable[[Path], object]) -> Path:

@@ -1,4 +1,4 @@
-"""Enumerations and the one definition of every derived label (../shared/FORMAT.md).
+"""Enumerations and the one definition of every derived label (docs/format.md).
 
 Everything here is vectorised over numpy arrays and takes the raw codes of the event files
 (``neutrino/interaction``, ``neutrino/finalstate``, energies). No other module defines a label.

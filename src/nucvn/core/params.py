@@ -117,9 +117,9 @@ def _convert(value: Any, tp: Any, key: str) -> Any:
         if isinstance(value, Mapping):
             _, item = get_args(tp)
             return {str(k): _convert(v, item, f"{key}.{k}") for k, v in value.items()}
-    elif dataclasses.is_dataclass(tp):
+    elif isinstance(tp, type) and dataclasses.is_dataclass(tp):
         if isinstance(value, Mapping):
-            return parse_params(tp, value, key)  # type: ignore[type-var]
+            return parse_params(tp, value, key)
     else:
         raise TypeError(f"{key}: unsupported parameter type {tp!r}")
     raise ParamsError(f"{key}: expected {_describe(tp)}, got {value!r}")

@@ -29,7 +29,14 @@ from nucvn.data.fetch_dir import fetch_dir
 from nucvn.data.fetch_url import DEFAULT_BASE, fetch_url
 from nucvn.data.h5io import inspect_file
 from nucvn.data.manifest import (
-    MANIFEST, matches, parse_files, raw_inputs, read_manifest, sha256_file, tidy, write_manifest,
+    MANIFEST,
+    matches,
+    parse_files,
+    raw_inputs,
+    read_manifest,
+    sha256_file,
+    tidy,
+    write_manifest,
 )
 
 __all__ = [
@@ -93,7 +100,7 @@ def fetch_sim(
             entries.append({"name": p.name, "size": p.stat().st_size, "sha256": sha256_file(p),
                             "n_events": info.n_events, "generator": str(info.attrs.get("generator", ""))})
             os.replace(p, out_dir / p.name)
-        tidy(out_dir, {e["name"] for e in entries}, own={_SIM_TMP})
+        tidy(out_dir, {str(e["name"]) for e in entries}, own={_SIM_TMP})
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     manifest = {"source": "sim", "parameters": params, "complete": True, "files": entries}

@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 from nucvn.core.errors import NucvnError
+from nucvn.core.progress import progress_bar
 from nucvn.data.h5io import inspect_file_deep
 from nucvn.data.manifest import MANIFEST, compact_names, parse_files, read_manifest, sha256_file, tidy, write_manifest
-from nucvn.core.progress import progress_bar
 
 __all__ = ["fetch_dir"]
 
@@ -64,13 +64,15 @@ def fetch_dir(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     if src == out_dir.resolve():
-        raise NucvnError(f"fetch.dir.path: {src} is the fetch stage's own output folder; point it at where your files live")
+        raise NucvnError(f"fetch.dir.path: {src} is the fetch stage's own output folder; point it at where your files "
+                         "live")
     names, selection = _select(src, files)
     old = read_manifest(out_dir) or {}
     previous = {e.get("path"): e for e in old.get("files", [])} if old.get("source") == "dir" else {}
     entries: list[dict[str, Any]] = []
     todo = sum(1 for n in names if not _unchanged(previous.get(str(src / n)), src / n))
-    with progress_bar(total=todo, unit="file", desc=f"validate {todo} files in {src}", disable=not progress or not todo) as bar:
+    with progress_bar(total=todo, unit="file", desc=f"validate {todo} files in {src}",
+                      disable=not progress or not todo) as bar:
         for name in names:
             p = src / name
             entry = previous.get(str(p))
@@ -85,7 +87,8 @@ def fetch_dir(
             entries.append({"name": name, "path": str(p), "size": st.st_size, "sha256": sha256_file(p),
                             "mtime_ns": st.st_mtime_ns, "n_events": info.n_events})
             bar.update(1)
-    manifest = {"source": "dir", "parameters": {"path": str(src), "files": selection}, "complete": True, "files": entries}
+    manifest = {"source": "dir", "parameters": {"path": str(src), "files": selection}, "complete": True,
+                "files": entries}
     if old.get("source") != "dir":
         (out_dir / MANIFEST).unlink(missing_ok=True)
     tidy(out_dir, set())

@@ -94,7 +94,8 @@ def _http_failure(url: str, exc: urllib.error.HTTPError) -> Exception:
     if exc.code in (408, 429) or exc.code >= 500:
         return Transient(f"HTTP {exc.code} {exc.reason}")
     base = url.rsplit("/", 1)[0] + "/"
-    return Fatal(f"HTTP {exc.code} {exc.reason} under {base} (check fetch.url.base and fetch.url.files)", status=exc.code)
+    return Fatal(f"HTTP {exc.code} {exc.reason} under {base} (check fetch.url.base and fetch.url.files)",
+                 status=exc.code)
 
 
 def validator(remote: Remote) -> str | None:
@@ -164,7 +165,8 @@ def download_once(
             m = re.match(r"bytes (\d+)-", resp.headers.get("Content-Range", ""))
             if not m or int(m.group(1)) != have:
                 part.unlink()  # start this file again from zero
-                raise Transient(f"server answered the range request from the wrong offset ({resp.headers.get('Content-Range')})")
+                raise Transient("server answered the range request from the wrong offset "
+                                f"({resp.headers.get('Content-Range')})")
             mode = "ab"
         else:
             have, mode = 0, "wb"

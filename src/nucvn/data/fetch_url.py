@@ -34,13 +34,24 @@ from typing import Any
 
 from nucvn.core.atomic import write_json
 from nucvn.core.errors import NucvnError
+from nucvn.core.progress import progress_bar
 from nucvn.data.fetch_http import Fatal, Remote, Transient, changed_on_server, download_once, probe, validator
 from nucvn.data.h5io import inspect_file_deep
 from nucvn.data.manifest import (
-    DEFAULT_BASE, INCOMING, MANIFEST, compact_names, group_failures, matches, now, parse_files, read_manifest, sha256_file, tidy,
-    warn, write_manifest,
+    DEFAULT_BASE,
+    INCOMING,
+    MANIFEST,
+    compact_names,
+    group_failures,
+    matches,
+    now,
+    parse_files,
+    read_manifest,
+    sha256_file,
+    tidy,
+    warn,
+    write_manifest,
 )
-from nucvn.core.progress import progress_bar
 
 __all__ = ["DEFAULT_BASE", "PROGRESS", "fetch_url"]
 
@@ -294,7 +305,8 @@ def fetch_url(
     todo = [n for n in plan if n not in done]
     errors: dict[str, str] = {}
     lock = threading.Lock()
-    with progress_bar(unit="B", unit_scale=True, desc=f"fetch {len(todo)} files", disable=not progress or not todo) as bar:
+    with progress_bar(unit="B", unit_scale=True, desc=f"fetch {len(todo)} files",
+                      disable=not progress or not todo) as bar:
 
         def on_bytes(n: int) -> None:
             with lock:

@@ -1,4 +1,4 @@
-"""Read and validate ``neutrinoN.h5`` event files (../shared/FORMAT.md); the writer is :mod:`nucvn.data.h5write`.
+"""Read and validate ``neutrinoN.h5`` event files (docs/format.md); the writer is :mod:`nucvn.data.h5write`.
 
 One reader serves the real UCL/NOvA files and the simulated ones. It opens files lazily and
 iterates events in chunks, so memory is bounded by the chunk size, not the number of files.
@@ -19,6 +19,7 @@ import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import h5py
 import numpy as np
@@ -81,7 +82,7 @@ META_DTYPES: dict[str, np.dtype] = {
         "inelasticity": "float32",
     }.items()
 }
-"""Every metadata key this project knows, with the dtype it writes (FORMAT.md)."""
+"""Every metadata key this project knows, with the dtype it writes (docs/format.md)."""
 
 _LEP_RTOL = 1e-5
 _LEP_ATOL = 1e-6
@@ -176,7 +177,8 @@ def _read_column(path: Path, key: str, ds: h5py.Dataset, n: int) -> npt.NDArray[
     try:
         return np.asarray(ds[()]).reshape(-1)
     except OSError as exc:
-        raise _fail(path, f"{META_GROUP}/{key}", f"cannot be read ({exc})", "the file is truncated or corrupt; re-download it") from exc
+        raise _fail(path, f"{META_GROUP}/{key}", f"cannot be read ({exc})",
+                    "the file is truncated or corrupt; re-download it") from exc
 
 
 def _check_values(path: Path, cols: Mapping[str, npt.NDArray[np.generic]]) -> None:
@@ -185,11 +187,14 @@ def _check_values(path: Path, cols: Mapping[str, npt.NDArray[np.generic]]) -> No
         bad = ~np.isfinite(e)
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
-            raise _fail(path, f"{META_GROUP}/{key}", f"{int(bad.sum())} NaN/inf values (first at event {i})", "fix or drop the file")
+            raise _fail(path, f"{META_GROUP}/{key}", f"{int(bad.sum())} NaN/inf values (first at event {i})",
+                        "fix or drop the file")
         neg = e < 0
         if neg.any():
             i = int(np.flatnonzero(neg)[0])
-            raise _fail(path, f"{META_GROUP}/{key}", f"{int(neg.sum())} negative energies (first at event {i}: {e[i]:g} GeV)", "fix or drop the file")
+            raise _fail(path, f"{META_GROUP}/{key}",
+                        f"{int(neg.sum())} negative energies (first at event {i}: {e[i]:g} GeV)",
+                        "fix or drop the file")
     nu = cols["nuenergy"].astype(np.float64)
     lep = cols["lepenergy"].astype(np.float64)
     over = lep > nu * (1 + _LEP_RTOL) + _LEP_ATOL
@@ -220,7 +225,8 @@ def _inspect_open(path: Path, f: h5py.File) -> tuple[FileInfo, dict[str, npt.NDA
     if not isinstance(img, h5py.Dataset):
         raise _fail(path, IMAGE_KEY, "required dataset is missing", "this is not a neutrinoN.h5 event file")
     if img.ndim != 2 or img.shape[1] != N_PIXELS:
-        raise _fail(path, IMAGE_KEY, f"shape {img.shape} is not (N, {N_PIXELS})", "each event must hold two 100x80 maps")
+        raise _fail(path, IMAGE_KEY, f"shape {img.shape} is not (N, {N_PIXELS})",
+                    "each event must hold two 100x80 maps")
     if not np.issubdtype(img.dtype, np.integer):
         raise _fail(path, IMAGE_KEY, f"dtype {img.dtype} is not an integer type", "pixel maps must be 8-bit counts")
     n = int(img.shape[0])
@@ -235,7 +241,8 @@ def _inspect_open(path: Path, f: h5py.File) -> tuple[FileInfo, dict[str, npt.NDA
     try:
         img[n - 1 : n]
     except OSError as exc:
-        raise _fail(path, IMAGE_KEY, f"last event cannot be read ({exc})", "the file is truncated; re-download it") from exc
+        raise _fail(path, IMAGE_KEY, f"last event cannot be read ({exc})",
+                    "the file is truncated; re-download it") from exc
     attrs = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in f.attrs.items()}
     return FileInfo(path=path, n_events=n, meta_keys=tuple(sorted(cols)), attrs=attrs), cols
 
@@ -281,10 +288,11 @@ def _locate_bad_chunk(path: Path, img: h5py.Dataset, start: int, stop: int, chun
         except OSError as exc:
             raise _fail(path, IMAGE_KEY, f"events {lo}..{hi - 1} cannot be read ({exc})",
                         "the file is corrupt; re-download or regenerate it") from exc
-    raise _fail(path, IMAGE_KEY, f"events {start}..{stop - 1} cannot be read", "the file is corrupt; re-download or regenerate it")
+    raise _fail(path, IMAGE_KEY, f"events {start}..{stop - 1} cannot be read",
+                "the file is corrupt; re-download or regenerate it")
 
 
-def _to_uint8(raw: npt.NDArray[np.integer]) -> npt.NDArray[np.uint8]:
+def _to_uint8(raw: npt.NDArray[Any]) -> npt.NDArray[np.uint8]:
     if raw.dtype == np.uint8:
         return raw
     return np.clip(raw, 0, 255).astype(np.uint8)
@@ -332,7 +340,8 @@ class EventReader:
         for fi in self.files:
             for key in keys:
                 if key not in fi.meta_keys:
-                    raise _fail(fi.path, f"{META_GROUP}/{key}", "dataset is missing but this task needs it", "use files that carry it")
+                    raise _fail(fi.path, f"{META_GROUP}/{key}", "dataset is missing but this task needs it",
+                                "use files that carry it")
 
     def iter_chunks(
         self,
@@ -371,9 +380,11 @@ class EventReader:
                         try:
                             raw = img[start:stop]
                         except OSError as exc:
-                            raise _fail(fi.path, IMAGE_KEY, f"events {start}..{stop} cannot be read ({exc})", "the file is truncated or corrupt; re-download it") from exc
+                            raise _fail(fi.path, IMAGE_KEY, f"events {start}..{stop} cannot be read ({exc})",
+                                        "the file is truncated or corrupt; re-download it") from exc
                         arr = _to_uint8(raw).reshape((stop - start, *IMAGE_SHAPE))
-                    yield EventChunk(images=arr, meta=frame.iloc[start:stop].reset_index(drop=True), path=fi.path, start=start)
+                    yield EventChunk(images=arr, meta=frame.iloc[start:stop].reset_index(drop=True), path=fi.path,
+                                     start=start)
 
     def event(self, i: int) -> EventChunk:
         """Event ``i`` counted across all files (0-based), as a one-event chunk."""
@@ -385,7 +396,8 @@ class EventReader:
                     meta_ds = _meta_datasets(f)
                     cols = {k: np.asarray(meta_ds[k][i]).reshape(-1) for k in fi.meta_keys}
                     raw = f[IMAGE_KEY][i : i + 1]
-                return EventChunk(images=_to_uint8(raw).reshape((1, *IMAGE_SHAPE)), meta=pd.DataFrame(cols), path=fi.path, start=i)
+                return EventChunk(images=_to_uint8(raw).reshape((1, *IMAGE_SHAPE)), meta=pd.DataFrame(cols),
+                                  path=fi.path, start=i)
             i -= fi.n_events
         raise AssertionError("unreachable")
 
@@ -402,6 +414,7 @@ class EventReader:
         return pd.concat(frames, ignore_index=True)
 
 
-def open_events(paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]], *, validate: bool = True) -> EventReader:
+def open_events(paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]], *,
+                validate: bool = True) -> EventReader:
     """Open one file, a directory, a glob or a list of them lazily, validating each file."""
     return EventReader(expand_paths(paths), validate=validate)

@@ -1,4 +1,4 @@
-"""Write ``neutrinoN.h5`` event files in the format of the real files (../shared/FORMAT.md).
+"""Write ``neutrinoN.h5`` event files in the format of the real files (docs/format.md).
 
 The writer of :mod:`nucvn.data.h5io`'s format (used by the simulation and the tests): it checks
 the values with the reader's rules first, and writes to a temporary name that is renamed into
@@ -32,7 +32,7 @@ def write_events(
     compression: Literal["gzip", "none"] = "gzip",
     chunk_events: int = 64,
 ) -> Path:
-    """Write events in exactly the FORMAT.md layout, atomically (temporary name, then rename).
+    """Write events in exactly the layout of docs/format.md, atomically (temporary name, then rename).
 
     ``images`` is ``(n, 2, 100, 80)`` or ``(n, 16000)`` uint8; ``meta`` maps known keys
     (:data:`META_DTYPES`) to length-n arrays and must hold the required keys. Metadata is stored

@@ -1,5 +1,6 @@
-"""The hits of sparse events: their on-disk record, encoding dense maps into them, and the two
-compiled loops that read a batch of events back (decoded into dense maps, or gathered as hits).
+"""The hits of sparse events: their on-disk record, encoding dense maps into them (two compiled
+passes: count, then fill) and the two compiled loops that read a batch of events back (decoded into
+dense maps, or gathered as hits).
 
 An event lights a few hundred of its 16,000 pixels (221 on average on the default simulation,
 99th percentile about 1,100), so shards store hits, not maps: each hit is its pixel's index in the

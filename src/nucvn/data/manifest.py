@@ -25,7 +25,8 @@ from nucvn.core.atomic import write_json
 from nucvn.core.errors import NucvnError
 
 __all__ = [
-    "DEFAULT_BASE", "MANIFEST", "INCOMING", "EVENT_GLOB", "sha256_file", "parse_files", "read_manifest", "write_manifest",
+    "DEFAULT_BASE", "MANIFEST", "INCOMING", "EVENT_GLOB", "sha256_file", "parse_files", "read_manifest",
+    "write_manifest",
     "now", "matches", "tidy", "compact_names", "group_failures", "raw_inputs", "warn",
 ]
 
@@ -191,7 +192,8 @@ def raw_inputs(raw_dir: str | os.PathLike[str]) -> list[Path]:
         except OSError:
             raise NucvnError(f"{path}: listed in {where} but missing; {again}") from None
         if st.st_size != entry.get("size"):
-            raise NucvnError(f"{path}: changed since fetch (size {st.st_size} bytes, {where} says {entry.get('size')}); {again}")
+            raise NucvnError(f"{path}: changed since fetch (size {st.st_size} bytes, {where} says "
+                             f"{entry.get('size')}); {again}")
         if "mtime_ns" in entry and st.st_mtime_ns != entry["mtime_ns"] and sha256_file(path) != entry.get("sha256"):
             raise NucvnError(f"{path}: changed since fetch (sha256 differs from {where}); {again}")
         out.append(path)

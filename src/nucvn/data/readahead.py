@@ -42,7 +42,7 @@ def read_ahead(items: Iterator[T], depth: int) -> Iterator[T]:
                 if not offer(item):
                     return
             offer(_DONE)
-        except BaseException as exc:  # handed to the consumer, who raises it
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer, who raises it
             offer(exc)
 
     thread = threading.Thread(target=produce, name="h5io-read-ahead", daemon=True)

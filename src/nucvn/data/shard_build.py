@@ -31,10 +31,10 @@ import pandas as pd
 from nucvn.core import events as ev
 from nucvn.core.atomic import disk_errors
 from nucvn.core.errors import NucvnError
-from nucvn.data.manifest import sha256_file
+from nucvn.core.progress import progress_bar
 from nucvn.data.h5io import META_DTYPES, EventChunk, EventReader, FileInfo, inspect_file
 from nucvn.data.labels import label_columns
-from nucvn.core.progress import progress_bar
+from nucvn.data.manifest import sha256_file
 from nucvn.data.shard_dedup import DuplicateLog, IdentitySet, duplicate_files
 from nucvn.data.shard_format import FORMAT_VERSION, IDENTITY_KEYS, LABEL_COLUMNS, SPLITS
 from nucvn.data.shard_workdir import publish, remove_stale, sigterm_exits, work_dir
@@ -105,10 +105,11 @@ def _counts(meta: np.ndarray) -> dict[str, Any]:
         return {names.get(int(v), str(int(v))): int(n) for v, n in zip(u, c, strict=True)}
 
     return {
-        "events": int(len(meta)),
+        "events": len(meta),
         "numu_cc": tally(meta["numu_cc"], {0: "background", 1: "signal"}),
         "flavour": tally(meta["flavour"], {f.value: f.name.lower() for f in ev.Flavour} | {-1: "none"}),
-        "interaction": tally(meta["raw_interaction"] if "raw_interaction" in meta.dtype.names else meta["interaction"], {}),
+        "interaction": tally(meta["raw_interaction"] if "raw_interaction" in (meta.dtype.names or ())
+                             else meta["interaction"], {}),
     }
 
 
@@ -117,7 +118,8 @@ def _event_meta(chunk: EventChunk, keys: Sequence[str], dtype: np.dtype, inter: 
     meta = np.zeros(len(chunk), dtype=dtype)
     for k in keys:
         meta[f"raw_{k}" if k in LABEL_COLUMNS else k] = chunk.meta[k].to_numpy()
-    raw = {"interaction": inter, "lepenergy": chunk.meta["lepenergy"].to_numpy(), "nuenergy": chunk.meta["nuenergy"].to_numpy()}
+    raw = {"interaction": inter, "lepenergy": chunk.meta["lepenergy"].to_numpy(),
+           "nuenergy": chunk.meta["nuenergy"].to_numpy()}
     if "finalstate" in keys:
         raw["finalstate"] = chunk.meta["finalstate"].to_numpy()
     for name, values in label_columns(raw).items():
@@ -127,7 +129,8 @@ def _event_meta(chunk: EventChunk, keys: Sequence[str], dtype: np.dtype, inter: 
     return meta
 
 
-def _drop_duplicate_files(infos: list[FileInfo], sha: dict[str, str], on_duplicate: str, log: DuplicateLog) -> list[FileInfo]:
+def _drop_duplicate_files(infos: list[FileInfo], sha: dict[str, str], on_duplicate: str,
+                          log: DuplicateLog) -> list[FileInfo]:
     """``infos`` without files whose bytes repeat an earlier file's (``"drop"``, logged), or
     refuse naming both (``"fail"``)."""
     names = [fi.path.name for fi in infos]
@@ -135,7 +138,8 @@ def _drop_duplicate_files(infos: list[FileInfo], sha: dict[str, str], on_duplica
     for later, first in dups.items():
         if on_duplicate == "fail":
             raise NucvnError(f"preprocess: {later} is a byte-identical copy of {first} (sha256 {sha[later][:16]}…); "
-                             f"delete {later} and fetch it again (a mirror or redirect may have served the wrong file), "
+                             f"delete {later} and fetch it again (a mirror or redirect may have served the wrong "
+                             "file), "
                              f"{_DROP_HINT}")
         n = next(fi.n_events for fi in infos if fi.path.name == later)
         log.files.append({"name": later, "duplicate_of": first, "sha256": sha[later], "n_events": n})
@@ -162,7 +166,7 @@ def build_shards(
     inputs: Sequence[Path],
     out_dir: Path,
     *,
-    split: Mapping[str, float] = {"train": 0.8, "val": 0.1, "test": 0.1},  # noqa: B006 (read only)
+    split: Mapping[str, float] = {"train": 0.8, "val": 0.1, "test": 0.1},
     seed: int = 0,
     shard_size: int = 65536,
     chunk_size: int = 1024,
@@ -195,7 +199,8 @@ def build_shards(
     parameters) is stored as ``index["data"]`` so every later result can say which data it came from.
     """
     if shard_size <= 0 or chunk_size <= 0:
-        raise NucvnError(f"preprocess.shard_size and preprocess.chunk_size must be positive, got {shard_size}, {chunk_size}")
+        raise NucvnError(f"preprocess.shard_size and preprocess.chunk_size must be positive, got {shard_size}, "
+                         f"{chunk_size}")
     if on_bad_file not in ("fail", "skip"):
         raise NucvnError(f"preprocess.on_bad_file must be 'fail' or 'skip', got {on_bad_file!r}")
     if on_duplicate not in ("fail", "drop"):
@@ -232,7 +237,8 @@ def build_shards(
         fi.path.name: {"name": fi.path.name, "size": fi.path.stat().st_size, "sha256": sha[fi.path.name],
                        "n_events": fi.n_events, "n_selected": 0} for fi in infos
     }
-    params = {"split": dict(split), "split_used": frac, "seed": seed, "shard_size": shard_size, "chunk_size": chunk_size,
+    params = {"split": dict(split), "split_used": frac, "seed": seed, "shard_size": shard_size,
+              "chunk_size": chunk_size,
               "on_bad_file": on_bad_file, "on_duplicate": on_duplicate,
               "selection": {"drop_interactions": drop.tolist(), "drop_empty": drop_empty}}
     out_dir.parent.mkdir(parents=True, exist_ok=True)
@@ -240,13 +246,15 @@ def build_shards(
         splits, dropped, columns = _stream(reader, keys, id_keys, tmp, sources, log, params, drop, progress)
         n_out = sum(v["n_events"] for v in splits.values())
         if n_out == 0:
-            raise NucvnError(f"preprocess: no events left after selection (dropped {dropped}); relax preprocess.selection")
+            raise NucvnError(f"preprocess: no events left after selection (dropped {dropped}); relax "
+                             "preprocess.selection")
         index = {
             "format": "nucvn-shards",
             "version": FORMAT_VERSION,
             "image_shape": list(ev.IMAGE_SHAPE),
             "layout": "view,plane,cell",
-            "encoding": "sparse: hits (pixel = view * 8000 + plane * 80 + cell, uint16; value, uint8) and int64 offsets",
+            "encoding": ("sparse: hits (pixel = view * 8000 + plane * 80 + cell, uint16; value, uint8) "
+                         "and int64 offsets"),
             "n_hits": sum(sh["n_hits"] for v in splits.values() for sh in v["shards"]),
             "identity": list(id_keys) if id_keys else ["file", "index"],
             "columns": columns,
@@ -307,7 +315,7 @@ def _stream(reader: EventReader, keys: tuple[str, ...], id_keys: tuple[str, ...]
             w.finish()
             metas = [np.load(tmp / sh["meta"], allow_pickle=False) for sh in w.shards]
             met = np.concatenate(metas) if metas else np.zeros(0, dtype)
-            splits[s] = {"n_events": int(len(met)), "shards": w.shards, "counts": _counts(met)}
+            splits[s] = {"n_events": len(met), "shards": w.shards, "counts": _counts(met)}
     finally:
         bar.close()
         pool.shutdown(wait=True, cancel_futures=True)

@@ -16,6 +16,7 @@ maps (sha256 runs at about 1.1 GB/s on one core here, and the shards hold under 
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 from collections.abc import Iterator, Sequence
@@ -29,10 +30,10 @@ import pandas as pd
 import torch
 
 from nucvn.core.errors import NucvnError
-from nucvn.data.shard_format import FORMAT_VERSION, REPROCESS, SHARD_FILES, SPLITS, ShardKind, SplitName
-from nucvn.data.shard_writer import shard_sha256
 from nucvn.core.events import IMAGE_SHAPE, N_PIXELS
 from nucvn.data.hits import HIT_DTYPE, decode_into, gather_into
+from nucvn.data.shard_format import FORMAT_VERSION, REPROCESS, SHARD_FILES, SPLITS, ShardKind, SplitName
+from nucvn.data.shard_writer import shard_sha256
 from nucvn.data.sparse import SparseBatch
 
 __all__ = ["ShardDataset"]
@@ -76,7 +77,7 @@ class ShardDataset(torch.utils.data.Dataset):
         if verify:
             self.verify()
         metas = [self._load(sh["meta"]) for sh in self._shards]
-        self._meta = np.concatenate(metas) if metas else np.zeros(0)
+        self._meta: npt.NDArray[np.void] = np.concatenate(metas) if metas else np.zeros(0, dtype=np.dtype([]))
         self._offsets = np.cumsum([0] + [sh["n_events"] for sh in self._shards])
         if self._offsets[-1] != len(self._meta):
             raise NucvnError(f"{index_path}: split {split} lists {self._offsets[-1]} events but its meta shards "
@@ -152,7 +153,7 @@ class ShardDataset(torch.utils.data.Dataset):
         shard = np.searchsorted(self._offsets, ordered, side="right") - 1
         bounds = [0, *(np.flatnonzero(shard[1:] != shard[:-1]) + 1).tolist(), len(idx)]
         return [(int(shard[a]), ordered[a:b] - self._offsets[shard[a]], rows[a:b])
-                for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+                for a, b in itertools.pairwise(bounds)]
 
     def sparse_batch(self, indices: Sequence[int] | npt.NDArray[np.integer]) -> SparseBatch:
         """The hits of events ``indices`` (row b of the batch is event ``indices[b]``), undecoded:
@@ -239,6 +240,7 @@ class ShardDataset(torch.utils.data.Dataset):
         if kind == "hits":
             arr = self._load(rel, mmap=True)
             if arr.dtype != HIT_DTYPE or arr.shape != (shard["n_hits"],):
-                return f"{path}: holds {arr.dtype} {arr.shape}, index.json expects {shard['n_hits']} hits of {HIT_DTYPE}; {REPROCESS}"
+                return (f"{path}: holds {arr.dtype} {arr.shape}, index.json expects {shard['n_hits']} hits of "
+                        f"{HIT_DTYPE}; {REPROCESS}")
         return (f"{path}: sha256 differs from the one in {self.root / 'index.json'} (the shard changed after "
                 f"preprocessing); {REPROCESS}")

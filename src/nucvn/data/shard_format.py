@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from typing import Literal
 
-__all__ = ["SPLITS", "SplitName", "IDENTITY_KEYS", "LABEL_COLUMNS", "FORMAT_VERSION", "SHARD_FILES", "ShardKind", "REPROCESS"]
+__all__ = ["SPLITS", "SplitName", "IDENTITY_KEYS", "LABEL_COLUMNS", "FORMAT_VERSION", "SHARD_FILES", "ShardKind",
+           "REPROCESS"]
 
 SPLITS: tuple[str, ...] = ("train", "val", "test")
 SplitName = Literal["train", "val", "test"]

@@ -80,7 +80,7 @@ def remove_stale(out_dir: Path) -> list[Path]:
     renamed into place) is renamed back onto ``out_dir`` if that is missing, else deleted.
     """
     pattern = re.compile(rf"\.{re.escape(out_dir.name)}\.(tmp|old)-(\d+)")
-    removed = []
+    removed: list[Path] = []
     if not out_dir.parent.is_dir():
         return removed
     for path in sorted(out_dir.parent.iterdir()):

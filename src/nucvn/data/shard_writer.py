@@ -14,6 +14,7 @@ others that of the whole file. :func:`shard_sha256` is the one definition that r
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import mmap
@@ -25,9 +26,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from nucvn.data.manifest import sha256_file
-from nucvn.data.shard_format import ShardKind
 from nucvn.data.hits import HIT_DTYPE, encode
+from nucvn.data.manifest import sha256_file
+from nucvn.data.shard_format import SHARD_FILES, ShardKind
 
 __all__ = ["save_npy", "payload_sha256", "shard_sha256", "SplitWriter"]
 
@@ -147,7 +148,7 @@ class SplitWriter:
         while done < len(sel):
             if self.fill == 0:
                 k = len(self.shards)
-                self.shards.append({kind: f"{self.name}/{kind}-{k:05d}.npy" for kind in ("hits", "offsets", "meta")})
+                self.shards.append({kind: f"{self.name}/{kind}-{k:05d}.npy" for kind in SHARD_FILES})
                 self._submit(self._open, self.shards[-1])
             take = min(self.size - self.fill, len(sel) - done)
             part = sel[done : done + take]
@@ -171,7 +172,7 @@ class SplitWriter:
         self._hash = hashlib.sha256()
 
     def _write(self, hits: np.ndarray) -> None:
-        view = memoryview(hits.view(np.uint8).reshape(-1)) if len(hits) else memoryview(b"")
+        view = hits.view(np.uint8).reshape(-1).data if len(hits) else memoryview(b"")
         self._hash.update(view)
         _writev(self._fd, [view])
 
@@ -204,8 +205,6 @@ class SplitWriter:
     def abort(self) -> None:
         """After an error (writer thread stopped): release the open file, if any."""
         if self._fd >= 0:
-            try:
+            with contextlib.suppress(OSError):
                 os.close(self._fd)
-            except OSError:
-                pass
             self._fd = -1

@@ -4,7 +4,8 @@
 The implementation lives in :mod:`nucvn.data.shard_build` (streaming event files into shards, the
 split, duplicate checks), :mod:`nucvn.data.shard_writer` (``.npy`` files and their checksums),
 :mod:`nucvn.data.shard_workdir` (the temporary directory and its cleanup), :mod:`nucvn.data.shard_dedup`,
-:mod:`nucvn.data.sparse` (the hit encoding and its decoding on any device) and :mod:`nucvn.data.shard_dataset` (the memory-mapped torch Dataset); this module is the public face.
+:mod:`nucvn.data.sparse` (the hit encoding and its decoding on any device) and
+:mod:`nucvn.data.shard_dataset` (the memory-mapped torch Dataset); this module is the public face.
 A build writes::
 
     out_dir/index.json                     counts, shards with sha256, sources, params, skipped

@@ -30,14 +30,15 @@ class SparseBatch:
 
     def to(self, device: torch.device | str, non_blocking: bool = False) -> SparseBatch:
         """The same batch on ``device`` (``non_blocking`` from pinned memory)."""
-        move = [t.to(device, non_blocking=non_blocking) for t in (self.pixel, self.value, self.lengths, self.rows)]
-        return SparseBatch(*move, size=self.size)
+        pixel, value, lengths, rows = (t.to(device, non_blocking=non_blocking)
+                                       for t in (self.pixel, self.value, self.lengths, self.rows))
+        return SparseBatch(pixel, value, lengths, rows, size=self.size)
 
     def pin_memory(self) -> SparseBatch:
         """Page-locked copies, so that the copy to a GPU can overlap computation (DataLoader's
         ``pin_memory=True`` calls this)."""
-        pinned = [t.pin_memory() for t in (self.pixel, self.value, self.lengths, self.rows)]
-        return SparseBatch(*pinned, size=self.size)
+        pixel, value, lengths, rows = (t.pin_memory() for t in (self.pixel, self.value, self.lengths, self.rows))
+        return SparseBatch(pixel, value, lengths, rows, size=self.size)
 
     @property
     def device(self) -> torch.device:

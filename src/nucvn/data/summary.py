@@ -20,13 +20,13 @@ _QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
 
 def _counts(names: dict[int, str], values: np.ndarray) -> dict[str, int]:
     codes, n = np.unique(values, return_counts=True)
-    return {names.get(int(c), f"code {int(c)}"): int(k) for c, k in zip(codes, n)}
+    return {names.get(int(c), f"code {int(c)}"): int(k) for c, k in zip(codes, n, strict=True)}
 
 
 def _energy(values: np.ndarray) -> dict[str, float]:
     q = np.quantile(values, _QUANTILES)
     out = {"min": float(values.min()), "max": float(values.max()), "mean": float(values.mean())}
-    out.update({f"q{int(p * 100):02d}": float(v) for p, v in zip(_QUANTILES, q)})
+    out.update({f"q{int(p * 100):02d}": float(v) for p, v in zip(_QUANTILES, q, strict=True)})
     return out
 
 
@@ -63,7 +63,8 @@ def summarise(reader: EventReader, *, chunk_size: int = 1024) -> dict[str, Any]:
         "lepenergy_gev": _energy(meta["lepenergy"].to_numpy(np.float64)),
         "occupancy": {
             "mean_hit_pixels_per_event": [float(h / n) for h in hits],
-            "hit_pixels_per_event_quantiles": {f"q{int(p * 100):02d}": float(v) for p, v in zip(_QUANTILES, np.quantile(nh, _QUANTILES))},
+            "hit_pixels_per_event_quantiles": {f"q{int(p * 100):02d}": float(v)
+                                               for p, v in zip(_QUANTILES, np.quantile(nh, _QUANTILES), strict=True)},
             "saturated_pixel_fraction": float(saturated / max(hits.sum(), 1)),
             "empty_events": empty,
             "mean_adc_sum": total_adc / n,
@@ -82,10 +83,13 @@ def format_summary(s: dict[str, Any]) -> str:
     for key in ("nuenergy_gev", "lepenergy_gev"):
         e = s[key]
         lines.append(
-            f"{key}: min {e['min']:.3g}  q05 {e['q05']:.3g}  median {e['q50']:.3g}  q95 {e['q95']:.3g}  max {e['max']:.3g}  mean {e['mean']:.3g}"
+            f"{key}: min {e['min']:.3g}  q05 {e['q05']:.3g}  median {e['q50']:.3g}  q95 {e['q95']:.3g}  max "
+            f"{e['max']:.3g}  mean {e['mean']:.3g}"
         )
     occ = s["occupancy"]
     mx, my = occ["mean_hit_pixels_per_event"]
-    lines.append(f"hit pixels per event: X-Z {mx:.1f}, Y-Z {my:.1f}; median total {occ['hit_pixels_per_event_quantiles']['q50']:.0f}")
-    lines.append(f"saturated pixels: {100 * occ['saturated_pixel_fraction']:.2f} % of hits; empty events: {occ['empty_events']}")
+    lines.append(f"hit pixels per event: X-Z {mx:.1f}, Y-Z {my:.1f}; median total "
+                 f"{occ['hit_pixels_per_event_quantiles']['q50']:.0f}")
+    lines.append(f"saturated pixels: {100 * occ['saturated_pixel_fraction']:.2f} % of hits; empty events: "
+                 f"{occ['empty_events']}")
     return "\n".join(lines)

@@ -147,8 +147,9 @@ class CVN2V(nn.Module):
                 f"num_outputs={num_outputs}, dropout={dropout}"
             )
         self.num_outputs = num_outputs
-        self.towers = nn.ModuleList(Tower(width, depth, se, spatial) for _ in range(N_VIEWS))
-        merged = sum(t.out_features for t in self.towers)
+        towers = [Tower(width, depth, se, spatial) for _ in range(N_VIEWS)]
+        self.towers = nn.ModuleList(towers)
+        merged = sum(t.out_features for t in towers)
         self.trunk = nn.Sequential(nn.Linear(merged, head), nn.ReLU(inplace=True), nn.Dropout(dropout))
         self.num_features = head
         self.fc: nn.Module = nn.Linear(head, num_outputs) if num_outputs else nn.Identity()

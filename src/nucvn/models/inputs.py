@@ -17,7 +17,7 @@ from nucvn.core.errors import NucvnError
 __all__ = ["INPUT_LAYOUT", "Scale", "SCALES", "scale_pixels"]
 
 INPUT_LAYOUT = "view,plane,cell"
-"""Axis order of one event, as stored in the event files and the shards (FORMAT.md)."""
+"""Axis order of one event, as stored in the event files and the shards (docs/format.md)."""
 
 Scale = Literal["div255", "log1p"]
 SCALES: tuple[str, ...] = get_args(Scale)

@@ -11,9 +11,10 @@ stacks the two views as the two channels of one 100x80 image and trains::
 
 Keras semantics kept: ``valid`` padding outside the inception module, ``same`` inside it (the
 2x2 stride-1 ``same`` max pool pads one row/column at the bottom/right), a separable convolution
-as a bias-free depthwise 7x7 followed by a pointwise 1x1 with bias (:class:`SeparableConv2d`), Glorot-uniform weights and zero
-biases. Differences: the final sigmoid is left to the loss (this returns logits), and the input is
-``(n, 2, 100, 80)`` channels-first instead of Keras' ``(n, 100, 80, 2)``.
+as a bias-free depthwise 7x7 followed by a pointwise 1x1 with bias (:class:`SeparableConv2d`),
+Glorot-uniform weights and zero biases. Differences: the final sigmoid is left to the loss (this
+returns logits), and the input is ``(n, 2, 100, 80)`` channels-first instead of Keras'
+``(n, 100, 80, 2)``.
 """
 
 from __future__ import annotations

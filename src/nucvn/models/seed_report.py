@@ -51,7 +51,8 @@ class SeedReport(nn.Module):
     def __init__(self, hidden: int = 64, dropout: float = 0.25, num_outputs: int = 1) -> None:
         super().__init__()
         if num_outputs < 0 or hidden < 1:
-            raise ValueError(f"hidden must be >= 1 and num_outputs >= 0, got hidden={hidden}, num_outputs={num_outputs}")
+            raise ValueError(f"hidden must be >= 1 and num_outputs >= 0, "
+                             f"got hidden={hidden}, num_outputs={num_outputs}")
         self.num_outputs = num_outputs
         self.branches = nn.ModuleList(_branch(dropout) for _ in range(N_VIEWS))
         h = ((N_PLANES - 2) // 2 - 4) // 2

@@ -118,7 +118,9 @@ class CalorimetricEnergy:
         if self.min_events < 2:
             raise NucvnError(f"calorimetric min_events must be >= 2, got {self.min_events}")
 
-    def _inputs(self, charge: npt.ArrayLike, flavour: npt.ArrayLike | None) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.str_] | None]:
+    def _inputs(
+        self, charge: npt.ArrayLike, flavour: npt.ArrayLike | None
+    ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.str_] | None]:
         q = np.asarray(charge, dtype=np.float64).reshape(-1)
         if not np.all(np.isfinite(q)):
             raise NucvnError("pixel charge contains NaN or inf")
@@ -128,7 +130,8 @@ class CalorimetricEnergy:
             return q, _keys(flavour, q.size)
         return q, None
 
-    def fit(self, charge: npt.ArrayLike, true_energy: npt.ArrayLike, flavour: npt.ArrayLike | None = None) -> CalorimetricEnergy:
+    def fit(self, charge: npt.ArrayLike, true_energy: npt.ArrayLike,
+            flavour: npt.ArrayLike | None = None) -> CalorimetricEnergy:
         """Fit ``true_energy`` against ``charge`` (training split only); returns ``self``."""
         q, keys = self._inputs(charge, flavour)
         e = np.asarray(true_energy, dtype=np.float64).reshape(-1)
@@ -163,18 +166,21 @@ class CalorimetricEnergy:
         """Plain JSON numbers and names, read back by :meth:`from_dict`."""
         if self.global_ is None:
             raise NucvnError("the calorimetric estimate is not fitted; nothing to save")
-        return {"mode": self.mode, "method": self.method, "min_events": self.min_events, "residual": self.residual, "global": self.global_.to_dict(),
+        return {"mode": self.mode, "method": self.method, "min_events": self.min_events, "residual": self.residual,
+                "global": self.global_.to_dict(),
                 "per_flavour": {k: c.to_dict() for k, c in self.per_flavour.items()}}
 
     @classmethod
     def from_dict(cls, d: Any) -> CalorimetricEnergy:
         """Inverse of :meth:`to_dict`; a malformed dict raises :class:`NucvnError` naming the key."""
         if not isinstance(d, dict) or "global" not in d:
-            raise NucvnError("calorimetric calibration: expected a dict with 'mode', 'method', 'min_events', 'global', 'per_flavour'")
+            raise NucvnError("calorimetric calibration: expected a dict with "
+                             "'mode', 'method', 'min_events', 'global', 'per_flavour'")
         flav = d.get("per_flavour", {})
         if not isinstance(flav, dict):
             raise NucvnError("calorimetric calibration: 'per_flavour' must map flavour names to calibrations")
-        return cls(mode=d.get("mode", "per_flavour"), method=d.get("method", "ols"), min_events=int(d.get("min_events", 50)),
+        return cls(mode=d.get("mode", "per_flavour"), method=d.get("method", "ols"),
+                   min_events=int(d.get("min_events", 50)),
                    residual=d.get("residual", "relative"),
                    global_=Calibration.from_dict(d["global"], "'global'"),
                    per_flavour={str(k): Calibration.from_dict(v, f"per_flavour[{k!r}]") for k, v in flav.items()})

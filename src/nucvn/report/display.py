@@ -18,6 +18,7 @@ import numpy as np
 import numpy.typing as npt
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.image import AxesImage
 
 from nucvn.core.events import IMAGE_SHAPE
 from nucvn.report.plots import save_figure
@@ -27,19 +28,21 @@ __all__ = ["VIEW_NAMES", "draw_views", "event_figure", "save_event_display"]
 VIEW_NAMES: tuple[str, str] = ("X-Z view", "Y-Z view")
 
 
-def draw_views(axes: Sequence[Axes], image: npt.ArrayLike, *, vmax: float = 255.0, cmap: str = "viridis") -> object:
+def draw_views(axes: Sequence[Axes], image: npt.ArrayLike, *, vmax: float = 255.0, cmap: str = "viridis") -> AxesImage:
     """Draw both views of one ``(2, 100, 80)`` event on two axes; returns the last image artist
     (for a colour bar). Empty pixels are left white so the hits stand out."""
     img = np.asarray(image)
     if img.shape != IMAGE_SHAPE:
         raise ValueError(f"event image must have shape {IMAGE_SHAPE} ([view][plane][cell]), got {img.shape}")
-    artist = None
+    artist: AxesImage | None = None
     for view, ax in enumerate(axes):
         data = np.ma.masked_equal(img[view].T.astype(np.float32), 0)
         artist = ax.imshow(data, origin="lower", aspect="auto", cmap=cmap, vmin=0, vmax=vmax, interpolation="nearest")
         ax.set_title(VIEW_NAMES[view])
         ax.set_xlabel("plane (along beam, z)")
         ax.set_ylabel("cell (x)" if view == 0 else "cell (y)")
+    if artist is None:
+        raise ValueError("draw_views needs an axis per view, got none")
     return artist
 
 

@@ -28,8 +28,8 @@ __all__ = ["FEATURE_NAMES", "topology_features", "FeatureBoostedTrees"]
 _PER_VIEW = ("nhits", "charge", "peak", "planes_spanned", "planes_hit", "longest_track_run", "track_planes",
              "shower_charge_fraction", "width_rms", "max_hits_per_plane", "last_quarter_charge_fraction",
              "charge_per_plane")
-FEATURE_NAMES: tuple[str, ...] = tuple(f"{v}_{name}" for v in ("x", "y") for name in _PER_VIEW) + (
-    "planes_spanned_max", "charge_asymmetry")
+FEATURE_NAMES: tuple[str, ...] = (*(f"{v}_{name}" for v in ("x", "y") for name in _PER_VIEW),
+                                  "planes_spanned_max", "charge_asymmetry")
 """Column names of :func:`topology_features` (``x_``/``y_`` per view, then two combined)."""
 
 

@@ -18,9 +18,10 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 from matplotlib.figure import Figure
+from matplotlib.image import AxesImage
 
-from nucvn.report.display import draw_views
 from nucvn.core.events import IMAGE_SHAPE
+from nucvn.report.display import draw_views
 from nucvn.report.plots import add_footer
 
 __all__ = ["gallery_figure", "most_confidently_wrong"]
@@ -38,7 +39,8 @@ def gallery_figure(
     (e.g. true category, energies and score). ``images`` is ``(n, 2, 100, 80)``."""
     imgs = np.asarray(images)
     if imgs.ndim != 4 or imgs.shape[1:] != IMAGE_SHAPE:
-        raise ValueError(f"gallery images must have shape (n, {', '.join(map(str, IMAGE_SHAPE))}) [view][plane][cell], got {imgs.shape}")
+        raise ValueError(f"gallery images must have shape (n, {', '.join(map(str, IMAGE_SHAPE))}) [view][plane][cell], "
+                         f"got {imgs.shape}")
     n = imgs.shape[0]
     if n == 0:
         fig = plt.figure(figsize=(8, 2))
@@ -49,11 +51,12 @@ def gallery_figure(
         raise ValueError(f"{len(captions)} captions for {n} events")
     top = float(vmax) if vmax is not None else float(max(int(imgs.max()), 1))
     fig, axes = plt.subplots(n, 2, figsize=(10, 2.9 * n + 0.6), layout="constrained", squeeze=False)
-    artist = None
+    artist: AxesImage | None = None
     for i in range(n):
         artist = draw_views(axes[i], imgs[i], vmax=top)
         axes[i][0].set_title(f"{captions[i]}  |  X-Z view", fontsize=8)
         axes[i][1].set_title("Y-Z view", fontsize=8)
+    assert artist is not None  # n > 0 (the n == 0 case returned above)
     fig.colorbar(artist, ax=axes.ravel().tolist(), label="pixel value (ADC counts, 8 bit)", shrink=0.6)
     if title:
         fig.suptitle(title)
@@ -61,7 +64,8 @@ def gallery_figure(
     return fig
 
 
-def most_confidently_wrong(is_signal: npt.ArrayLike, scores: npt.ArrayLike, *, threshold: float, n: int) -> pd.DataFrame:
+def most_confidently_wrong(is_signal: npt.ArrayLike, scores: npt.ArrayLike, *, threshold: float,
+                           n: int) -> pd.DataFrame:
     """Positions of the ``n`` background events with the highest scores above ``threshold`` and the
     ``n`` signal events with the lowest scores below it: what fools the network most."""
     y = np.asarray(is_signal, dtype=bool)
@@ -71,6 +75,7 @@ def most_confidently_wrong(is_signal: npt.ArrayLike, scores: npt.ArrayLike, *, t
     fp = fp[np.argsort(-s[fp], kind="stable")][:n]
     fn = fn[np.argsort(s[fn], kind="stable")][:n]
     return pd.DataFrame(
-        {"position": np.concatenate([fp, fn]).astype(np.int64), "kind": ["false positive"] * len(fp) + ["false negative"] * len(fn),
+        {"position": np.concatenate([fp, fn]).astype(np.int64),
+         "kind": ["false positive"] * len(fp) + ["false negative"] * len(fn),
          "score": s[np.concatenate([fp, fn]).astype(np.int64)]}
     )

@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.layout_engine import ConstrainedLayoutEngine
 
 from nucvn.core.atomic import atomic_write
 
@@ -97,7 +98,9 @@ def save_figure(fig: Figure, path: str | os.PathLike[str], *, dpi: int = 110) ->
 
 def _figure(footer: str, size: tuple[float, float] = (6.4, 4.6)) -> tuple[Figure, Axes]:
     fig, ax = plt.subplots(figsize=size, layout="constrained")
-    fig.get_layout_engine().set(h_pad=0.12)  # type: ignore[union-attr]
+    engine = fig.get_layout_engine()
+    assert isinstance(engine, ConstrainedLayoutEngine)  # layout="constrained" above
+    engine.set(h_pad=0.12)
     add_footer(fig, footer)
     return fig, ax
 
@@ -113,7 +116,8 @@ def _scale_x(ax: Axes, table: pd.DataFrame) -> bool:
     return False
 
 
-def _errorbar(ax: Axes, x: np.ndarray, table: pd.DataFrame, col: str, *, xerr: np.ndarray | None, label: str, colour: str, marker: str = "o") -> None:
+def _errorbar(ax: Axes, x: np.ndarray, table: pd.DataFrame, col: str, *, xerr: np.ndarray | None, label: str,
+              colour: str, marker: str = "o") -> None:
     y = table[col].to_numpy(dtype=np.float64)
     lo = table[f"{col}_lo"].to_numpy(dtype=np.float64)
     hi = table[f"{col}_hi"].to_numpy(dtype=np.float64)
@@ -124,7 +128,8 @@ def _errorbar(ax: Axes, x: np.ndarray, table: pd.DataFrame, col: str, *, xerr: n
     )
 
 
-def roc_figure(roc: pd.DataFrame, *, auc: float | None, footer: str = "", working_point: tuple[float, float] | None = None) -> Figure:
+def roc_figure(roc: pd.DataFrame, *, auc: float | None, footer: str = "",
+               working_point: tuple[float, float] | None = None) -> Figure:
     """ROC curve (efficiency vs background mis-identification rate) with the AUC in the legend."""
     fig, ax = _figure(footer, (5.6, 5.0))
     label = "classifier" + (f" (AUC = {auc:.4f})" if auc is not None else "")
@@ -190,7 +195,8 @@ def confusion_figure(confusion: pd.DataFrame, *, footer: str = "") -> Figure:
     return fig
 
 
-def rate_vs_figure(table: pd.DataFrame, variable: str, *, footer: str = "", rates: Sequence[str] = ("efficiency", "purity")) -> Figure:
+def rate_vs_figure(table: pd.DataFrame, variable: str, *, footer: str = "",
+                   rates: Sequence[str] = ("efficiency", "purity")) -> Figure:
     """Efficiency and purity vs a variable, points with Clopper-Pearson error bars; the event
     count per bin is drawn as a grey histogram on a second axis for context."""
     fig, ax = _figure(footer)
@@ -216,14 +222,15 @@ def rate_vs_figure(table: pd.DataFrame, variable: str, *, footer: str = "", rate
     return fig
 
 
-def category_figure(table: pd.DataFrame, column: str, *, xlabel: str, title: str, footer: str = "", rate: str = "efficiency",
+def category_figure(table: pd.DataFrame, column: str, *, xlabel: str, title: str, footer: str = "",
+                    rate: str = "efficiency",
                     ylabel: str | None = None) -> Figure:
     """A rate per category (e.g. efficiency per interaction mode) with error bars and the number
     of events in each category."""
     fig, ax = _figure(footer)
     x = np.arange(len(table))
     _errorbar(ax, x.astype(np.float64), table, rate, xerr=None, label=rate, colour="C0")
-    ax.set_xticks(x, [f"{c}\n(n={n})" for c, n in zip(table[column], table[f"{rate}_n"])])
+    ax.set_xticks(x, [f"{c}\n(n={n})" for c, n in zip(table[column], table[f"{rate}_n"], strict=True)])
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel or (r"$\nu_\mu$ CC efficiency" if rate == "efficiency" else rate))
     ax.set_ylim(0, 1.05)
@@ -240,7 +247,8 @@ def finalstate_figure(table: pd.DataFrame, *, footer: str = "") -> Figure:
         if sub["efficiency_n"].sum() == 0:
             continue
         x = sub["n_tracks"].to_numpy(dtype=np.float64) + (s - 1.5) * 0.08
-        _errorbar(ax, x, sub, "efficiency", xerr=None, label=f"{s}{'+' if s == 3 else ''} shower{'s' if s != 1 else ''}", colour=f"C{s}")
+        _errorbar(ax, x, sub, "efficiency", xerr=None,
+                  label=f"{s}{'+' if s == 3 else ''} shower{'s' if s != 1 else ''}", colour=f"C{s}")
     ax.set_xticks(range(4), ["0", "1", "2", "3+"])
     ax.set_xlabel("number of true final-state tracks")
     ax.set_ylabel(r"$\nu_\mu$ CC efficiency")
@@ -254,7 +262,8 @@ def finalstate_figure(table: pd.DataFrame, *, footer: str = "") -> Figure:
     return fig
 
 
-def misid_figure(table: pd.DataFrame, variable: str, *, which: Sequence[str], footer: str = "", ylabel: str | None = None,
+def misid_figure(table: pd.DataFrame, variable: str, *, which: Sequence[str], footer: str = "",
+                 ylabel: str | None = None,
                  title: str | None = None) -> Figure:
     """Fraction of each background category selected as νμ CC vs a variable (or, with ``ylabel``
     and ``title``, any per-category pass fraction), with the bin boundaries drawn (symmetric-log x
@@ -283,7 +292,8 @@ def threshold_scan_figure(scan: pd.DataFrame, *, chosen: float | None, criterion
                           columns: Mapping[str, str] | None = None) -> Figure:
     """Efficiency, purity, balanced accuracy and fom vs threshold, with the chosen threshold."""
     fig, ax = _figure(footer)
-    cols = columns or {"efficiency": "efficiency", "purity": "purity", "balanced_accuracy": "balanced accuracy", "fom": "efficiency x purity"}
+    cols = columns or {"efficiency": "efficiency", "purity": "purity", "balanced_accuracy": "balanced accuracy",
+                       "fom": "efficiency x purity"}
     for col, label in cols.items():
         ax.plot(scan["threshold"], scan[col], label=label, lw=1.3)
     if chosen is not None:

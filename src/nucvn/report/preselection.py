@@ -62,12 +62,14 @@ def image_features(batches: Iterable[npt.ArrayLike], *, downstream_planes: int =
         parts["last_plane"].append(np.where(planes.any(axis=1), last, -1).astype(np.int64))
         tail = hit[:, :, n_planes - downstream_planes:, :] if downstream_planes else hit[:, :, :0, :]
         parts["downstream_hits"].append(np.count_nonzero(tail.reshape(len(a), -1), axis=1).astype(np.int64))
-    return {k: (np.concatenate(v) if v else np.zeros(0, np.float64 if k == "charge" else np.int64)) for k, v in parts.items()}
+    return {k: (np.concatenate(v) if v else np.zeros(0, np.float64) if k == "charge" else np.zeros(0, np.int64))
+            for k, v in parts.items()}
 
 
 def _range(values: Sequence[float], name: str) -> tuple[float, float]:
     if len(values) != 2 or not values[0] < values[1]:
-        raise NucvnError(f"evaluate.preselection.fiducial.{name}: needs [low, high] with low < high, got {list(values)}")
+        raise NucvnError(f"evaluate.preselection.fiducial.{name}: needs [low, high] with low < high, "
+                         f"got {list(values)}")
     return float(values[0]), float(values[1])
 
 
@@ -110,7 +112,9 @@ def has_vertex(meta: pd.DataFrame) -> bool:
     return all(k in meta.columns for k in _VERTEX)
 
 
-def preselection_cuts(meta: pd.DataFrame, features: Mapping[str, npt.ArrayLike], cuts: Preselection) -> dict[str, npt.NDArray[np.bool_]]:
+def preselection_cuts(
+    meta: pd.DataFrame, features: Mapping[str, npt.ArrayLike], cuts: Preselection
+) -> dict[str, npt.NDArray[np.bool_]]:
     """Pass mask of each cut of :data:`CUTS` (each on its own, not cumulative); ``features`` holds
     ``nhits`` and ``downstream_hits`` of the same events (:func:`image_features` with the same
     ``downstream_planes``)."""
@@ -120,7 +124,7 @@ def preselection_cuts(meta: pd.DataFrame, features: Mapping[str, npt.ArrayLike],
         raise NucvnError(f"preselection: {len(nhits)} image features for {len(meta)} events; they must match")
     fiducial = np.ones(len(meta), dtype=bool)
     if has_vertex(meta):
-        for axis, key in zip("xyz", _VERTEX):
+        for axis, key in zip("xyz", _VERTEX, strict=True):
             if axis in cuts.fiducial:
                 lo, hi = _range(cuts.fiducial[axis], axis)
                 v = meta[key].to_numpy().astype(np.float64)

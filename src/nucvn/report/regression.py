@@ -18,6 +18,7 @@ import numpy.typing as npt
 import pandas as pd
 from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
+from matplotlib.layout_engine import ConstrainedLayoutEngine
 
 from nucvn.core.errors import NucvnError
 from nucvn.report import resolution as res
@@ -42,7 +43,8 @@ ENERGY_LABEL = r"true neutrino energy $E_\nu$ (GeV)"
 
 
 def default_bins(
-    true: npt.ArrayLike, reco: npt.ArrayLike | None = None, *, n_bins: int = 40, scale: Literal["auto", "log", "linear"] = "auto"
+    true: npt.ArrayLike, reco: npt.ArrayLike | None = None, *, n_bins: int = 40,
+    scale: Literal["auto", "log", "linear"] = "auto"
 ) -> npt.NDArray[np.float64]:
     """``n_bins`` bins over the range of the ``true`` values, widened to hold the central 99.8 % of
     the ``reco`` values (so a few wild estimates do not stretch the grid).
@@ -90,7 +92,8 @@ def reco_vs_true_table(reco: npt.ArrayLike, true: npt.ArrayLike, edges: npt.Arra
     h, _, _ = np.histogram2d(t, r, bins=[e, e])
     k = e.size - 1
     table = pd.DataFrame({"true_lo": np.repeat(e[:-1], k), "true_hi": np.repeat(e[1:], k),
-                          "reco_lo": np.tile(e[:-1], k), "reco_hi": np.tile(e[1:], k), "count": h.reshape(-1).astype(np.int64)})
+                          "reco_lo": np.tile(e[:-1], k), "reco_hi": np.tile(e[1:], k),
+                          "count": h.reshape(-1).astype(np.int64)})
     return table, int(t.size - h.sum())
 
 
@@ -183,9 +186,11 @@ def _vs_energy_figure(table: pd.DataFrame, *, quantity: str, unit: str, residual
     scale = scale_axis(ax_b, edges)
     series = _series(table, _baselines(table))
     for i, (prefix, label, colour) in enumerate(series):
-        x = bin_positions(table["bin_low"], table["bin_high"], scale, offset=0.2 * (i - (len(series) - 1) / 2) / len(series))
+        x = bin_positions(table["bin_low"], table["bin_high"], scale,
+                          offset=0.2 * (i - (len(series) - 1) / 2) / len(series))
         xerr = np.vstack([x - table["bin_low"].to_numpy(), table["bin_high"].to_numpy() - x])
-        errorbar_points(ax_b, x, table[f"{prefix}bias"], err=table[f"{prefix}bias_err"], xerr=xerr, label=label, colour=colour)
+        errorbar_points(ax_b, x, table[f"{prefix}bias"], err=table[f"{prefix}bias_err"], xerr=xerr, label=label,
+                        colour=colour)
         errorbar_points(ax_r, x, table[f"{prefix}w68"], err=table[f"{prefix}w68_err"], xerr=xerr,
                         label=f"{label}: 68 % half-width", colour=colour)
         errorbar_points(ax_r, x, table[f"{prefix}rms"], err=table[f"{prefix}rms_err"], label=f"{label}: RMS",
@@ -204,7 +209,8 @@ def _vs_energy_figure(table: pd.DataFrame, *, quantity: str, unit: str, residual
     return fig
 
 
-def _group_figure(table: pd.DataFrame, group: str, *, quantity: str, unit: str, residual: Residual, footer: str) -> Figure:
+def _group_figure(table: pd.DataFrame, group: str, *, quantity: str, unit: str, residual: Residual,
+                  footer: str) -> Figure:
     fig, (ax_b, ax_r) = new_figure(footer, (6.4, 6.6), nrows=2, sharex=True)
     series = _series(table, _baselines(table))
     x = np.arange(len(table), dtype=np.float64)
@@ -217,7 +223,7 @@ def _group_figure(table: pd.DataFrame, group: str, *, quantity: str, unit: str, 
             ok = np.isfinite(y)
             ax.bar(pos[ok], y[ok], width=width, yerr=np.nan_to_num(err[ok]), capsize=2, color=colour, alpha=0.8,
                    label=label if stat == "bias" else f"{label}: 68 % half-width")
-    ax_r.set_xticks(x, [f"{g}\n(n={n})" for g, n in zip(table[group], table["n"])])
+    ax_r.set_xticks(x, [f"{g}\n(n={n})" for g, n in zip(table[group], table["n"], strict=True)])
     ax_r.set_xlabel(group)
     ax_b.axhline(0.0, color="0.3", lw=0.8)
     ax_b.set_ylabel(_residual_label("bias", residual, unit))
@@ -231,11 +237,14 @@ def _group_figure(table: pd.DataFrame, group: str, *, quantity: str, unit: str, 
     return fig
 
 
-def _reco_vs_true_figure(tables: Sequence[tuple[str, pd.DataFrame]], *, quantity: str, unit: str, footer: str) -> Figure:
+def _reco_vs_true_figure(tables: Sequence[tuple[str, pd.DataFrame]], *, quantity: str, unit: str,
+                         footer: str) -> Figure:
     fig, axes = plt.subplots(1, len(tables), figsize=(5.6 * len(tables), 4.8), layout="constrained", squeeze=False)
-    fig.get_layout_engine().set(h_pad=0.12)  # type: ignore[union-attr]
+    engine = fig.get_layout_engine()
+    assert isinstance(engine, ConstrainedLayoutEngine)  # layout="constrained" above
+    engine.set(h_pad=0.12)
     add_footer(fig, footer)
-    for ax, (label, table) in zip(axes[0], tables):
+    for ax, (label, table) in zip(axes[0], tables, strict=True):
         edges = np.concatenate([np.unique(table["true_lo"].to_numpy()), [float(table["true_hi"].max())]])
         k = edges.size - 1
         counts = table.sort_values(["true_lo", "reco_lo"])["count"].to_numpy(dtype=np.float64).reshape(k, k)

@@ -59,16 +59,19 @@ def residuals(reco: npt.ArrayLike, true: npt.ArrayLike, *, kind: Literal["relati
     r_arr = np.asarray(reco, dtype=np.float64).reshape(-1)
     t_arr = np.asarray(true, dtype=np.float64).reshape(-1)
     if r_arr.shape != t_arr.shape:
-        raise NucvnError(f"got {r_arr.size} reconstructed values for {t_arr.size} true values; they must match one to one")
+        raise NucvnError(f"got {r_arr.size} reconstructed values for {t_arr.size} true values; "
+                         "they must match one to one")
     if not (np.all(np.isfinite(r_arr)) and np.all(np.isfinite(t_arr))):
-        raise NucvnError("reconstructed or true values contain NaN or inf; mask the events where the quantity is undefined")
+        raise NucvnError("reconstructed or true values contain NaN or inf; "
+                         "mask the events where the quantity is undefined")
     if kind == "absolute":
         return r_arr - t_arr
     if kind != "relative":
         raise NucvnError(f"unknown residual kind {kind!r}; choose 'relative' or 'absolute'")
     bad = int(np.sum(t_arr <= 0))
     if bad:
-        raise NucvnError(f"relative residual needs true values > 0, but {bad} are <= 0; mask them or use residual='absolute'")
+        raise NucvnError(f"relative residual needs true values > 0, but {bad} are <= 0; mask them or use "
+                         "residual='absolute'")
     return (r_arr - t_arr) / t_arr
 
 
@@ -96,7 +99,7 @@ def resolution_stats(r: npt.ArrayLike, *, n_boot: int = 200, seed: int = 0) -> d
         raise NucvnError("residuals contain NaN or inf")
     n = int(x.size)
     nan = float("nan")
-    out: dict[str, float | int] = {"n": n, **{k: nan for k in STAT_COLUMNS}}
+    out: dict[str, float | int] = {"n": n, **dict.fromkeys(STAT_COLUMNS, nan)}
     if n == 0:
         return out
     mean = float(x.mean())

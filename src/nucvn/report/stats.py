@@ -327,7 +327,9 @@ def _argmax(column: str) -> Callable[[pd.DataFrame, float | None], int]:
     return pick
 
 
-def _reach(column: str, better: Literal["higher_threshold", "lower_threshold"]) -> Callable[[pd.DataFrame, float | None], int]:
+def _reach(
+    column: str, better: Literal["higher_threshold", "lower_threshold"]
+) -> Callable[[pd.DataFrame, float | None], int]:
     def pick(scan: pd.DataFrame, target: float | None) -> int:
         if target is None or not 0.0 < target <= 1.0:
             raise NucvnError(f"criterion {column!r} needs threshold.target in (0, 1], got {target!r}")
@@ -336,7 +338,8 @@ def _reach(column: str, better: Literal["higher_threshold", "lower_threshold"]) 
         if ok.size == 0:
             best = np.nanmax(v) if np.any(np.isfinite(v)) else float("nan")
             raise NucvnError(
-                f"no threshold reaches {column} >= {target} (best {best:.4f}); lower threshold.target or choose another threshold.criterion"
+                f"no threshold reaches {column} >= {target} (best {best:.4f}); lower threshold.target or choose "
+                "another threshold.criterion"
             )
         t = scan["threshold"].to_numpy()
         return int(ok[np.argmax(t[ok])] if better == "higher_threshold" else ok[np.argmin(t[ok])])

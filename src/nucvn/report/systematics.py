@@ -49,6 +49,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 from matplotlib.figure import Figure
+from matplotlib.layout_engine import ConstrainedLayoutEngine
 
 from nucvn.core.errors import NucvnError
 from nucvn.report import stats
@@ -96,7 +97,8 @@ def _mask(values: npt.ArrayLike, name: str, n: int | None = None) -> BoolArray:
             raise NucvnError(f"systematics: {name} must be boolean or 0/1")
         a = a.astype(bool)
     if n is not None and a.shape[0] != n:
-        raise NucvnError(f"systematics: {name} has {a.shape[0]} events, expected {n}; the samples must hold the same events")
+        raise NucvnError(f"systematics: {name} has {a.shape[0]} events, expected {n}; "
+                         "the samples must hold the same events")
     return a
 
 
@@ -154,7 +156,8 @@ def check_same_events(nominal: pd.DataFrame, varied: pd.DataFrame, *, name: str 
                          "with the nominal one; cannot check they hold the same events")
     for k in keys:
         a, b = nominal[k].to_numpy(), varied[k].to_numpy()
-        same = np.array_equal(a, b, equal_nan=True) if a.dtype.kind == "f" and b.dtype.kind == "f" else np.array_equal(a, b)
+        floats = a.dtype.kind == "f" and b.dtype.kind == "f"
+        same = np.array_equal(a, b, equal_nan=True) if floats else np.array_equal(a, b)
         if not same:
             first = int(np.flatnonzero(a != b)[0]) if a.shape == b.shape and np.any(a != b) else 0
             raise NucvnError(f"systematics: sample {name!r} differs from the nominal one in {k!r} (first at event "
@@ -214,7 +217,8 @@ def _purity_shift(nominal: BoolArray, varied: BoolArray, signal: BoolArray, *, n
     value = purity(varied, slice(None)) - purity(nominal, slice(None))
     if len(signal) == 0 or not math.isfinite(value):
         return Shift(value, float("nan"))
-    _, err = paired_bootstrap(lambda idx: (purity(varied, idx), purity(nominal, idx)), len(signal), n_boot=n_boot, seed=seed)
+    _, err = paired_bootstrap(lambda idx: (purity(varied, idx), purity(nominal, idx)), len(signal), n_boot=n_boot,
+                              seed=seed)
     return Shift(value, err)
 
 
@@ -232,14 +236,16 @@ def systematic_shifts(nominal_selected: npt.ArrayLike, varied_selected: npt.Arra
     if nominal_events is not None and varied_events is not None:
         check_same_events(nominal_events, varied_events, name=name)
         if len(nominal_events) != len(nom):
-            raise NucvnError(f"systematics: {len(nom)} selection flags for {len(nominal_events)} events; they must match")
+            raise NucvnError(f"systematics: {len(nom)} selection flags for {len(nominal_events)} events; "
+                             "they must match")
     eff, eff_flips = _paired_rate_shift(nom, var, sig)
     misid, nc_flips = _paired_rate_shift(nom, var, nc)
     pur = _purity_shift(nom, var, sig, n_boot=n_boot, seed=seed)
     everyone = np.ones(len(nom), dtype=bool)
     return SystematicShift(nominal=selection_counts(nom, sig, nc), varied=selection_counts(var, sig, nc),
                            shifts={"efficiency": eff, "purity": pur, "nc_misid": misid},
-                           flips={"signal": eff_flips, "nc": nc_flips, "all": _paired_rate_shift(nom, var, everyone)[1]})
+                           flips={"signal": eff_flips, "nc": nc_flips,
+                                  "all": _paired_rate_shift(nom, var, everyone)[1]})
 
 
 def nominal_block(counts: SelectionCounts, *, cl: float = stats.ONE_SIGMA) -> dict[str, float]:
@@ -279,9 +285,11 @@ def shifts_figure(table: pd.DataFrame, nominal: Mapping[str, float], *, footer: 
     n = len(table)
     fig, axes = plt.subplots(1, len(QUANTITIES), figsize=(12.5, 2.0 + 0.42 * max(n, 1)), sharey=True,
                              layout="constrained")
-    fig.get_layout_engine().set(h_pad=0.12)  # type: ignore[union-attr]
+    engine = fig.get_layout_engine()
+    assert isinstance(engine, ConstrainedLayoutEngine)  # layout="constrained" above
+    engine.set(h_pad=0.12)
     y = np.arange(n)[::-1].astype(np.float64)
-    for i, (ax, q) in enumerate(zip(axes, QUANTITIES)):
+    for i, (ax, q) in enumerate(zip(axes, QUANTITIES, strict=True)):
         x = table[f"{q}_shift_pp"].to_numpy(dtype=np.float64)
         err = table[f"{q}_shift_err_pp"].to_numpy(dtype=np.float64)
         ok = np.isfinite(x)
@@ -304,4 +312,5 @@ def shifts_figure(table: pd.DataFrame, nominal: Mapping[str, float], *, footer: 
 
 def shift_summary(result: SystematicShift, quantities: Sequence[Quantity] = QUANTITIES) -> str:
     """One line of shifts with errors in percentage points, for a stage's log."""
-    return ", ".join(f"Δ{q} {100 * result.shifts[q].value:+.2f} ± {100 * result.shifts[q].error:.2f} pp" for q in quantities)
+    return ", ".join(f"Δ{q} {100 * result.shifts[q].value:+.2f} ± {100 * result.shifts[q].error:.2f} pp"
+                     for q in quantities)

@@ -22,6 +22,7 @@ import numpy as np
 import numpy.typing as npt
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.layout_engine import ConstrainedLayoutEngine
 
 from nucvn.report.plots import add_footer
 
@@ -42,10 +43,13 @@ SIMULATION_LABEL = "NOvA-like simulation"
 """Written in the corner of every task figure: the events (also NOvA's public files) are simulated."""
 
 
-def new_figure(footer: str, size: tuple[float, float] = (6.4, 4.6), *, nrows: int = 1, sharex: bool = False) -> tuple[Figure, list[Axes]]:
+def new_figure(footer: str, size: tuple[float, float] = (6.4, 4.6), *, nrows: int = 1,
+               sharex: bool = False) -> tuple[Figure, list[Axes]]:
     """A constrained-layout figure with ``nrows`` stacked panels and the footer line."""
     fig, axes = plt.subplots(nrows, 1, figsize=size, layout="constrained", sharex=sharex, squeeze=False)
-    fig.get_layout_engine().set(h_pad=0.12)  # type: ignore[union-attr]
+    engine = fig.get_layout_engine()
+    assert isinstance(engine, ConstrainedLayoutEngine)  # layout="constrained" above
+    engine.set(h_pad=0.12)
     add_footer(fig, footer)
     return fig, list(axes[:, 0])
 
@@ -88,7 +92,8 @@ def scale_axis(ax: Axes, edges: npt.ArrayLike, which: Literal["x", "y"] = "x") -
     return scale
 
 
-def bin_positions(low: npt.ArrayLike, high: npt.ArrayLike, scale: str, *, offset: float = 0.0) -> npt.NDArray[np.float64]:
+def bin_positions(low: npt.ArrayLike, high: npt.ArrayLike, scale: str, *,
+                  offset: float = 0.0) -> npt.NDArray[np.float64]:
     """Where to draw each bin's point: the middle of the bin as the axis shows it (geometric centre
     on a log or symlog axis for bins above 0, arithmetic otherwise). ``offset``, a fraction of the
     bin's drawn width, moves the point within the bin to keep several series apart."""

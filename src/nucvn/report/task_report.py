@@ -49,7 +49,7 @@ QUALITY_KEYS: tuple[str, ...] = (
 )
 """Numbers of the binary report that belong in ``metrics/`` (the rest is bookkeeping in ``info/``)."""
 
-FLAVOUR_NAMES = np.array(E.CATEGORIES[:5] + ("other",), dtype=object)
+FLAVOUR_NAMES = np.array((*E.CATEGORIES[:5], "other"), dtype=object)
 
 
 @dataclass
@@ -112,8 +112,9 @@ def _binary(task: Task, pred: np.ndarray, target: np.ndarray, defined: np.ndarra
     scores = np.asarray(pred, dtype=np.float64)[defined]
     is_signal = np.asarray(target)[defined].astype(bool)
     nhits = None if ctx.nhits is None else ctx.nhits[defined]
-    result = E.evaluate(scores, meta, threshold=threshold, bins=ctx.bins, misid_variables=ctx.misid_variables, nhits=nhits,
-                        score_bins=ctx.score_bins, roc_points=ctx.roc_points, cl=ctx.cl, is_signal=is_signal)
+    result = E.evaluate(scores, meta, threshold=threshold, bins=ctx.bins, misid_variables=ctx.misid_variables,
+                        nhits=nhits, score_bins=ctx.score_bins, roc_points=ctx.roc_points, cl=ctx.cl,
+                        is_signal=is_signal)
     metrics = {k: result.metrics[k] for k in QUALITY_KEYS}
     info = {k: v for k, v in result.metrics.items() if k not in QUALITY_KEYS} | {
         "threshold": threshold, "skipped_variables": result.skipped_variables}
@@ -129,9 +130,10 @@ def _binary(task: Task, pred: np.ndarray, target: np.ndarray, defined: np.ndarra
             pos = np.array(wrong["position"], dtype=np.int64)
             cats, rows = E.categories(meta), meta.iloc[pos]
             captions = [f"{kind}: true {cats[p]}, E_nu {r.nuenergy:.2f} GeV, E_lep {r.lepenergy:.2f} GeV, score {s:.3f}"
-                        for kind, p, s, r in zip(wrong["kind"], pos, wrong["score"], rows.itertuples())]
+                        for kind, p, s, r in zip(wrong["kind"], pos, wrong["score"], rows.itertuples(), strict=True)]
             images = ctx.images(positions[pos]) if len(pos) else np.zeros((0, *ev.IMAGE_SHAPE), np.uint8)
-            yield "wrong_events", gallery_figure(images, captions, title=f"Most confidently wrong test events ({task.name})",
+            yield "wrong_events", gallery_figure(images, captions,
+                                                 title=f"Most confidently wrong test events ({task.name})",
                                                  footer=ctx.footer)
 
     return TaskReport(metrics, info, result.tables, figures)
@@ -160,7 +162,8 @@ def _regression(task: Task, pred: np.ndarray, target: np.ndarray, defined: np.nd
     reco = np.asarray(pred, dtype=np.float64)[defined]
     true = np.asarray(target, dtype=np.float64)[defined]
     meta = ctx.meta[defined].reset_index(drop=True)
-    baseline, info = None, {"n": int(defined.sum()), "n_undefined": int((~defined).sum())}
+    baseline = None
+    info: dict[str, Any] = {"n": int(defined.sum()), "n_undefined": int((~defined).sum())}
     if task.baseline == "calorimetric" and ctx.charge is not None and ctx.train_charge is not None \
             and ctx.train_meta is not None:
         train_target, train_defined = task.targets(ctx.train_meta)
@@ -177,7 +180,8 @@ def _regression(task: Task, pred: np.ndarray, target: np.ndarray, defined: np.nd
     info |= more
 
     def figures() -> Iterator[tuple[str, Figure]]:
-        yield from regression_figures(tables, quantity=task.name, unit=task.unit, footer=ctx.footer, residual=task.resolution)
+        yield from regression_figures(tables, quantity=task.name, unit=task.unit, footer=ctx.footer,
+                                      residual=task.resolution)
 
     return TaskReport(metrics, info, _curves(tables), figures)
 

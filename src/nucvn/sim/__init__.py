@@ -1,3 +1,3 @@
-"""Fast simulation of NOvA-like neutrino events (../shared/SIMULATION.md)."""
+"""Fast simulation of NOvA-like neutrino events (docs/simulation.md)."""
 
 from __future__ import annotations

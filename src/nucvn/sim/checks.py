@@ -75,7 +75,8 @@ def csda_range_cm(kinetic_mev: npt.ArrayLike) -> npt.NDArray[np.float64]:
     return np.exp(np.interp(np.log(t), np.log(MUON_RANGE_T_MEV), np.log(MUON_RANGE_CM)))
 
 
-def gamma_profile(t: npt.ArrayLike, energy_mev: float, critical_mev: float, offset: float, b: float = 0.5) -> npt.NDArray[np.float64]:
+def gamma_profile(t: npt.ArrayLike, energy_mev: float, critical_mev: float, offset: float,
+                  b: float = 0.5) -> npt.NDArray[np.float64]:
     """Normalised longitudinal shower profile dE/dt / E (PDG RPP §34.5): Gamma(a, b) with
     t_max = (a - 1)/b = ln(E/E_c) + offset."""
     tt = np.asarray(t, dtype=float)
@@ -151,7 +152,8 @@ def measure_shower_profile(detector: Detector, pdg: int, energy_gev: float, n: i
     widths = np.diff(edges)
     prof = total / total.sum() / widths
     centres = 0.5 * (edges[1:] + edges[:-1])
-    return ShowerProfile(t_x0=centres, profile=prof, energy_mev=energy_gev * 1000.0, mean_t_x0=float(np.sum(prof * widths * centres)))
+    return ShowerProfile(t_x0=centres, profile=prof, energy_mev=energy_gev * 1000.0,
+                         mean_t_x0=float(np.sum(prof * widths * centres)))
 
 
 def measure_mip_values(detector: Detector, n: int, *, seed: int) -> npt.NDArray[np.int64]:
@@ -163,7 +165,8 @@ def measure_mip_values(detector: Detector, n: int, *, seed: int) -> npt.NDArray[
     return np.concatenate(vals).astype(np.int64)
 
 
-def measure_linearity(detector: Detector, energies_gev: npt.ArrayLike, n: int, *, seed: int) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+def measure_linearity(detector: Detector, energies_gev: npt.ArrayLike, n: int, *,
+                      seed: int) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
     """Mean pixel sum of electron showers at each energy, and the mean visible energy (MeV)."""
     sums, evis = [], []
     for k, e in enumerate(np.asarray(energies_gev, dtype=float)):

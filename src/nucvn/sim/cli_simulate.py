@@ -1,6 +1,6 @@
 """``nucvn simulate --out DIR --files K --events N --seed S [--workers W] [--composition ...]``.
 
-Writes ``DIR/neutrino1.h5 … neutrinoK.h5`` with the fast simulation (../shared/SIMULATION.md).
+Writes ``DIR/neutrino1.h5 … neutrinoK.h5`` with the fast simulation (docs/simulation.md).
 Bad options (negative or zero counts, unknown classes or fractions not summing to 1 in
 ``--composition``) are refused with a message naming the option.
 """

@@ -37,7 +37,8 @@ from nucvn.sim.particles import GeneratedBatch
 from nucvn.sim.readout import digitise
 from nucvn.sim.window import choose_window, fill_window
 
-__all__ = ["Detector", "DetectorResult", "particle_kind", "kernel_masses", "event_seed", "STREAM_TRANSPORT", "STREAM_READOUT"]
+__all__ = ["Detector", "DetectorResult", "particle_kind", "kernel_masses", "event_seed", "STREAM_TRANSPORT",
+           "STREAM_READOUT"]
 
 _BUFFER = 1 << 16
 _STACK = 4096
@@ -140,7 +141,8 @@ class DetectorResult:
     prong_evis_mev: npt.NDArray[np.float64]
     prong_cells: npt.NDArray[np.int64]
 
-    def counts(self, n_events: int, *, min_visible_mev: float, prong_min_cells: int = 0) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    def counts(self, n_events: int, *, min_visible_mev: float,
+               prong_min_cells: int = 0) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
         """(tracks, showers) per event: prongs with at least ``min_visible_mev`` visible energy
         and (for the reconstructable-prong rule) ``prong_min_cells`` hit cells in the window."""
         ok = (self.prong_evis_mev >= min_visible_mev) & (self.prong_cells >= prong_min_cells)
@@ -170,7 +172,8 @@ def _run(
         ns[0] = 0
         np.random.seed(event_seed(seed, ev, STREAM_TRANSPORT))
         for j in range(starts[ev + 1] - 1, starts[ev] - 1, -1):
-            pr.push(sf, si, ns, kinds[j], charges[j], j, fl[j, 0], fl[j, 1], fl[j, 2], fl[j, 3], fl[j, 4], fl[j, 5], fl[j, 6], fl[j, 7])
+            pr.push(sf, si, ns, kinds[j], charges[j], j, fl[j, 0], fl[j, 1], fl[j, 2], fl[j, 3], fl[j, 4], fl[j, 5],
+                    fl[j, 6], fl[j, 7])
         pr.transport_event(sf, si, ns, prong_cat, prong_event, nprong, ev, P, masses, lt, lr, buf_i, buf_f, nbuf)
         n = nbuf[0]
         fp, cx, cy = choose_window(buf_i, buf_f, n, P, vtx[ev, 0], vtx[ev, 1], vtx[ev, 2])
@@ -183,7 +186,7 @@ def _run(
 
 
 class Detector:
-    """The parametric detector (SIMULATION.md §2-3) with fixed :class:`DetectorParams`."""
+    """The parametric detector (docs/simulation.md) with fixed :class:`DetectorParams`."""
 
     def __init__(self, params: DetectorParams | None = None) -> None:
         self.params = params or DetectorParams()
@@ -209,7 +212,8 @@ class Detector:
         cat = np.array([i[3] for i in info], dtype=np.int64)
         pvec = np.stack([parts["px"], parts["py"], parts["pz"]], axis=1) * 1000.0
         pabs = np.linalg.norm(pvec, axis=1)
-        direction = np.divide(pvec, pabs[:, None], out=np.tile([0.0, 0.0, 1.0], (len(parts), 1)), where=pabs[:, None] > 0)
+        direction = np.divide(pvec, pabs[:, None], out=np.tile([0.0, 0.0, 1.0], (len(parts), 1)),
+                              where=pabs[:, None] > 0)
         kinetic = np.sqrt(pabs**2 + mass**2) - mass
         fl = np.column_stack([parts["x"], parts["y"], parts["z"], direction, kinetic, mass]).astype(np.float64)
         vtx = np.zeros((n, 3), dtype=np.int64)

@@ -1,4 +1,4 @@
-"""Every number of the detector response and the pixel-map window (SIMULATION.md §2-3), in one place.
+"""Every number of the detector response and the pixel-map window (docs/simulation.md), in one place.
 
 The geometry itself (box, cell and plane pitch) lives in :mod:`nucvn.sim.geometry`; particle
 masses and charges come from the ``particle`` package. Everything else the detector simulation
@@ -39,14 +39,14 @@ MUON_RANGE_CM: tuple[float, ...] = (
 )  # fmt: skip
 """CSDA muon range (cm) at those energies: Bethe-Bloch (PDG RPP §34, with the density effect and
 radiative losses b ≈ 3.5e-6 cm²/g) for the 63 % scintillator / 37 % PVC mix at 1.01 g/cm³
-(<Z/A> = 0.528, I = 81 eV), scaled by 1/1.025 to the SIMULATION.md anchors 1 GeV → 4.8 m,
+(<Z/A> = 0.528, I = 81 eV), scaled by 1/1.025 to the anchors 1 GeV → 4.8 m,
 2 GeV → 9.5 m. Heavier charged particles use the same table scaled by mass:
 ``R_M(T) = (M/m_μ) R_μ(T m_μ/M)`` (same βγ, same dE/dx)."""
 
 
 @dataclass(frozen=True)
 class DetectorParams:
-    """Parametric detector response and window (defaults: SIMULATION.md §2-3)."""
+    """Parametric detector response and window (defaults: docs/simulation.md)."""
 
     # --- tracking -------------------------------------------------------------------------
     step_cm: float = 2.0
@@ -194,9 +194,11 @@ class DetectorParams:
             if name not in SCALABLE_FIELDS:
                 kind = "is an integer field and cannot be scaled (set it with dataclasses.replace)" \
                     if name in _FIELD_NAMES else "is not a DetectorParams field"
-                raise NucvnError(f"DetectorParams.scaled: {name!r} {kind}; scalable fields: {', '.join(SCALABLE_FIELDS)}")
+                raise NucvnError(f"DetectorParams.scaled: {name!r} {kind}; scalable fields: "
+                                 f"{', '.join(SCALABLE_FIELDS)}")
             if isinstance(factor, bool) or not isinstance(factor, Real) or not math.isfinite(factor) or factor <= 0:
-                raise NucvnError(f"DetectorParams.scaled: the factor for {name!r} must be a finite number > 0, got {factor!r}")
+                raise NucvnError(f"DetectorParams.scaled: the factor for {name!r} must be a finite number > 0, got "
+                                 f"{factor!r}")
             changes[name] = float(getattr(self, name)) * float(factor)
         return dataclasses.replace(self, **changes)
 
@@ -215,11 +217,13 @@ KERNEL_FIELDS: tuple[str, ...] = (
     "highland_b", "stop_kinetic_mev", "nuclear_interaction_length_cm", "pion_interaction_length_cm",
     "hadron_interaction_min_mev", "pion_absorption_fraction", "pion_charge_exchange_fraction",
     "pion_capture_proton_mev", "nucleon_binding_mev", "neutron_scatter_length_cm",
-    "neutron_hydrogen_fraction", "neutron_carbon_visible", "neutron_max_scatters", "neutron_min_mev", "michel_probability_mu_minus",
+    "neutron_hydrogen_fraction", "neutron_carbon_visible", "neutron_max_scatters", "neutron_min_mev",
+    "michel_probability_mu_minus",
     "michel_probability_mu_plus", "moliere_radius_cm", "critical_energy_mev",
     "shower_tmax_offset_electron", "shower_b", "shower_tmax_sigma", "shower_spot_mev", "shower_max_spots",
     "shower_core_fraction", "shower_core_radius_rm", "shower_halo_radius_rm",
-    "shower_max_radius_rm", "shower_head_x0", "shower_head_max_fraction", "em_track_below_mev", "conversion_length_x0", "birks_kb_cm_mev",
+    "shower_max_radius_rm", "shower_head_x0", "shower_head_max_fraction", "em_track_below_mev", "conversion_length_x0",
+    "birks_kb_cm_mev",
     "attenuation_length_cm", "noise_pe", "threshold_pe", "gain_counts_per_pe",
     "saturation_counts", "noise_hits_per_view", "noise_hit_mean_pe", "hit_cell_min_mev",
     "plane_stride", "pe_per_mev",

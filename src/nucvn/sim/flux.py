@@ -1,4 +1,4 @@
-"""Neutrino energy spectrum of interacting events (NuMI off-axis-like, SIMULATION.md §1).
+"""Neutrino energy spectrum of interacting events (NuMI off-axis-like, docs/simulation.md).
 
 The event rate (flux × cross section) at a NOvA-like off-axis far detector has a narrow peak
 near 2 GeV and a long tail from the on-axis high-energy component and kaon-parent neutrinos.

@@ -1,4 +1,4 @@
-"""Light final-state interactions of pions in the carbon nucleus (SIMULATION.md §1).
+"""Light final-state interactions of pions in the carbon nucleus (docs/simulation.md).
 
 An intranuclear-cascade-like effective model in the spirit of GENIE's hA model (Dytman): each
 pion leaving the primary vertex is, independently, absorbed with probability

@@ -1,4 +1,4 @@
-"""Every physics number of the event generator, with its default (SIMULATION.md §1).
+"""Every physics number of the event generator, with its default (docs/simulation.md).
 
 One frozen dataclass, :class:`GeneratorParams`, so a run is fully described by it and a seed.
 Masses, widths and charges are not here: they come from the ``particle`` package
@@ -30,7 +30,7 @@ COMPOSITION_CLASSES: tuple[str, ...] = ("numu_cc", "nue_cc", "nutau_cc", "nc", "
 _RAW_DEFAULT = {"numu_cc": 0.88, "nue_cc": 0.035, "nutau_cc": 0.005, "nc": 0.075, "nue_elastic": 0.002, "cosmic": 0.003}
 _TOTAL = math.fsum(_RAW_DEFAULT.values())
 DEFAULT_COMPOSITION: Mapping[str, float] = MappingProxyType({k: v / _TOTAL for k, v in _RAW_DEFAULT.items()})
-"""Fractions of the real sample (SIMULATION.md §1), renormalised to sum to exactly 1."""
+"""Fractions of the real sample (docs/simulation.md), renormalised to sum to exactly 1."""
 
 _SUM_TOL = 1e-6
 
@@ -40,7 +40,7 @@ def validate_composition(composition: Mapping[str, float], where: str = "composi
 
     Raises :class:`NucvnError` naming the unknown class, the negative fraction or the sum.
     """
-    out = {name: 0.0 for name in COMPOSITION_CLASSES}
+    out = dict.fromkeys(COMPOSITION_CLASSES, 0.0)
     for name, value in composition.items():
         if name not in out:
             raise NucvnError(

@@ -1,4 +1,4 @@
-"""Detector geometry of the fast simulation (SIMULATION.md §2, NOvA far-detector-like).
+"""Detector geometry of the fast simulation (docs/simulation.md, NOvA far-detector-like).
 
 Coordinates are in cm: x across (horizontal), y up, z along the beam. The active volume is a box
 ``|x|, |y| <= HALF_WIDTH`` and ``0 <= z <= LENGTH``. Planes are ``PLANE_PITCH`` apart along z and
@@ -26,7 +26,7 @@ CELL_PITCH: float = 3.97
 """Cell width across the plane (cm)."""
 PLANE_PITCH: float = 6.664
 """Distance between consecutive planes (cm)."""
-N_CELLS_DET: int = int(round(2 * HALF_WIDTH / CELL_PITCH))
+N_CELLS_DET: int = round(2 * HALF_WIDTH / CELL_PITCH)
 """Cells per plane (393)."""
 N_PLANES_DET: int = int(LENGTH // PLANE_PITCH)
 """Planes in the detector (900), alternating X- and Y-measuring."""

@@ -1,4 +1,4 @@
-"""Hadronisation of DIS hadronic systems with the Pythia 8 Lund string (SIMULATION.md §4).
+"""Hadronisation of DIS hadronic systems with the Pythia 8 Lund string (docs/simulation.md).
 
 Pythia is not used as a neutrino generator (its DIS process fails at NOvA energies); it only
 fragments a colour string built here: the struck quark (status 23, colour 101) along +z and the

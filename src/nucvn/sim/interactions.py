@@ -2,7 +2,7 @@
 
 Each function takes the events of one mode (neutrino energy, outgoing lepton mass, CC flag) and
 returns a :class:`ModeFinalState`: the lab lepton four-momentum and the hadrons leaving the
-primary vertex, before final-state interactions. Physics per mode (SIMULATION.md §1):
+primary vertex, before final-state interactions. Physics per mode (docs/simulation.md):
 
 - QE (Llewellyn Smith): CC ν n → ℓ⁻ p; NC elastic ν N → ν N on p or n.
 - RES: Δ(1232) Breit-Wigner (PDG mass and width) plus a flat higher-W continuum up to W_cut,

@@ -23,7 +23,8 @@ __all__ = ["CACHE_DIR", "KERNEL_SOURCES"]
 
 _SIM = Path(__file__).resolve().parent
 KERNEL_SOURCES: tuple[Path, ...] = tuple(
-    [_SIM / f"{m}.py" for m in ("kernel_cache", "detector_params", "geometry", "readout", "tracks", "showers", "propagate", "window", "detector")]
+    [_SIM / f"{m}.py" for m in ("kernel_cache", "detector_params", "geometry", "readout", "tracks", "showers",
+                                "propagate", "window", "detector")]
     + [_SIM.parent / "core" / "events.py"]
 )
 """Files whose content keys the cache."""

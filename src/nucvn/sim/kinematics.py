@@ -1,4 +1,4 @@
-"""Neutrino-nucleon scattering kinematics, vectorised over a batch (SIMULATION.md §1).
+"""Neutrino-nucleon scattering kinematics, vectorised over a batch (docs/simulation.md).
 
 Every neutrino-nucleus process is built as a two-body reaction ``ν + T → ℓ + X`` in the
 centre-of-mass frame of the neutrino and the target ``T`` (a bound nucleon, a nucleon pair or

@@ -124,7 +124,7 @@ def nbody_decay(rng: np.random.Generator, parent: Vec4, masses: Sequence[float])
         d1, current = two_body_decay(rng, current, masses[j], m_rest)
         out.append(d1)
     d1, d2 = two_body_decay(rng, current, masses[-2], masses[-1])
-    return out + [d1, d2]
+    return [*out, d1, d2]
 
 
 def breit_wigner(

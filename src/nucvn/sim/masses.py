@@ -1,6 +1,6 @@
 """Particle masses, widths and charges for the event generator, from the ``particle`` package.
 
-SIMULATION.md asks that masses, charges and lifetimes come from the PDG tables shipped with
+The project's rule is that masses, charges and lifetimes come from the PDG tables shipped with
 ``particle`` (Particle Data Group, Review of Particle Physics) and are never typed in. The numbers
 the generator uses in its vectorised kinematics are looked up once at import (GeV) and exported
 as module constants; :func:`mass` and :func:`charge` serve any other PDG code with a cache.

@@ -168,15 +168,17 @@ def transport_event(
         x, y, z, dx, dy, dz, t, mass = sf[n, 0], sf[n, 1], sf[n, 2], sf[n, 3], sf[n, 4], sf[n, 5], sf[n, 6], sf[n, 7]
         kind, charge, prong = si[n, 0], si[n, 1], si[n, 2]
         if kind == KIND_MUON:
-            st, x, y, z, dx, dy, dz, t = transport_track(x, y, z, dx, dy, dz, t, mass, 0.0, prong, P, mmu, lt, lr, buf_i, buf_f, nbuf)
+            st, x, y, z, dx, dy, dz, t = transport_track(x, y, z, dx, dy, dz, t, mass, 0.0, prong, P, mmu, lt, lr,
+                                                         buf_i, buf_f, nbuf)
             if st == STOPPED:
                 pdec = P[K.MICHEL_PROBABILITY_MU_PLUS] if charge > 0 else P[K.MICHEL_PROBABILITY_MU_MINUS]
                 if np.random.random() < pdec:
                     ax, ay, az = _iso()
                     push(sf, si, ns, KIND_ELECTRON, -charge, prong, x, y, z, ax, ay, az, _michel_energy(mmu), 0.0)
-        elif kind == KIND_PION or kind == KIND_PROTON:
+        elif kind == KIND_PION or kind == KIND_PROTON:  # noqa: SIM109 - a compiled kernel: two integer compares, no tuple
             lam = P[K.PION_INTERACTION_LENGTH_CM] if kind == KIND_PION else P[K.NUCLEAR_INTERACTION_LENGTH_CM]
-            st, x, y, z, dx, dy, dz, t = transport_track(x, y, z, dx, dy, dz, t, mass, lam, prong, P, mmu, lt, lr, buf_i, buf_f, nbuf)
+            st, x, y, z, dx, dy, dz, t = transport_track(x, y, z, dx, dy, dz, t, mass, lam, prong, P, mmu, lt, lr,
+                                                         buf_i, buf_f, nbuf)
             if st == INTERACTED:
                 _hadron_interaction(kind, charge, prong, x, y, z, dx, dy, dz, t, mass, P, masses, sf, si, ns)
             elif st == STOPPED and kind == KIND_PION:

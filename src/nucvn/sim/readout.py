@@ -1,4 +1,4 @@
-"""Light and electronics: energy deposits → cell light → 8-bit pixel counts (SIMULATION.md §2).
+"""Light and electronics: energy deposits → cell light → 8-bit pixel counts (docs/simulation.md).
 
 A deposit of energy ``dE`` at local stopping power ``dE/dx`` gives quenched visible energy
 ``dE / (1 + kB dE/dx)`` (Birks' law, J.B. Birks, Proc. Phys. Soc. A 64 (1951) 874) and a mean

@@ -1,4 +1,4 @@
-"""Electromagnetic showers as discrete energy spots (SIMULATION.md §2).
+"""Electromagnetic showers as discrete energy spots (docs/simulation.md).
 
 Longitudinal profile: the Gamma distribution dE/dt = E b (bt)^(a-1) e^(-bt) / Γ(a) in t = depth/X0
 with t_max = (a-1)/b = ln(E/E_c) + C (Longo & Sestili, NIM 128 (1975) 283; PDG RPP §34.5), with a

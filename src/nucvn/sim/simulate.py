@@ -1,7 +1,7 @@
 """Orchestration of the fast simulation: generator → detector → ``neutrinoN.h5`` files.
 
 :func:`simulate_events` makes one in-memory sample (images, file metadata and the generator's
-full truth); :func:`simulate_files` writes ``out_dir/neutrino{i}.h5`` files in the FORMAT.md
+full truth); :func:`simulate_files` writes ``out_dir/neutrino{i}.h5`` files in the docs/format.md
 layout, in parallel worker processes. Every file's random streams derive from ``(seed, file
 index)`` through :class:`numpy.random.SeedSequence` (and every chunk of 500 events from
 ``(seed, file index, chunk)``), so the output is byte-identical whatever the number of workers.
@@ -35,7 +35,8 @@ from nucvn.sim.generator import Generator
 from nucvn.sim.generator_params import GeneratorParams, validate_composition
 from nucvn.sim.particles import FS_GROUP_KEY, GeneratedBatch
 
-__all__ = ["GENERATOR_NAME", "CHUNK_EVENTS", "code_fingerprint", "SimulatedEvents", "simulate_events", "simulate_files", "finalstate_codes"]
+__all__ = ["GENERATOR_NAME", "CHUNK_EVENTS", "code_fingerprint", "SimulatedEvents", "simulate_events", "simulate_files",
+           "finalstate_codes"]
 
 GENERATOR_NAME = f"nucvn-sim {__version__}"
 """Root attribute ``generator`` of simulated files."""
@@ -103,7 +104,8 @@ def _concat(batches: list[GeneratedBatch]) -> GeneratedBatch:
     return GeneratedBatch(n_events=offset, particles=np.concatenate(parts), truth=truth)
 
 
-def _meta(batch: GeneratedBatch, det: DetectorResult, params: DetectorParams, run: int, subrun: int) -> dict[str, npt.NDArray[np.generic]]:
+def _meta(batch: GeneratedBatch, det: DetectorResult, params: DetectorParams, run: int,
+          subrun: int) -> dict[str, npt.NDArray[np.generic]]:
     n = batch.n_events
     truth = batch.truth
     group = np.asarray(truth[FS_GROUP_KEY], dtype=np.int64)
@@ -112,7 +114,8 @@ def _meta(batch: GeneratedBatch, det: DetectorResult, params: DetectorParams, ru
     meta: dict[str, npt.NDArray[np.generic]] = {k: np.asarray(v) for k, v in truth.items() if k in META_DTYPES}
     meta["finalstate"] = finalstate_codes(group, t, s)
     meta["finalstateprong"] = finalstate_codes(group, tp, sp)
-    counts = [np.asarray(truth.get(k, np.zeros(n)), dtype=np.int64) for k in ("nproton", "npion", "npizero", "nneutron")]
+    counts = [np.asarray(truth.get(k, np.zeros(n)), dtype=np.int64)
+              for k in ("nproton", "npion", "npizero", "nneutron")]
     meta["particles"] = pack_particles(*counts)
     meta["firstplane"] = det.firstplane
     meta["firstcellx"] = det.firstcellx
@@ -181,7 +184,8 @@ def _write_one(task: _Task, progress: tqdm | None = None) -> tuple[Path, int]:
     """Simulate and write one file (runs in a worker; the composition travels as a plain dict)."""
     path, index, n_events, seed, composition, dparams = task
     gparams = GeneratorParams(composition=composition)
-    sim = simulate_events(n_events, seed=seed, file_index=index, generator_params=gparams, detector_params=dparams, progress=progress)
+    sim = simulate_events(n_events, seed=seed, file_index=index, generator_params=gparams, detector_params=dparams,
+                          progress=progress)
     attrs = {"generator": GENERATOR_NAME, "seed": int(seed), "plane_stride": int(dparams.plane_stride)}
     write_events(path, sim.images, sim.meta, attrs=attrs)
     return path, n_events
@@ -225,13 +229,13 @@ def simulate_files(
     if out.exists() and not out.is_dir():
         raise NucvnError(f"simulate: output {out} exists and is not a directory; choose another --out")
     out.mkdir(parents=True, exist_ok=True)
-    tasks: list[_Task] = [(out / f"neutrino{i}.h5", i, events, int(seed), comp, dparams) for i in range(first_index, first_index + files)]
+    tasks: list[_Task] = [(out / f"neutrino{i}.h5", i, events, int(seed), comp, dparams)
+                          for i in range(first_index, first_index + files)]
     bar = progress_bar(total=files * events, unit="ev", desc="simulate", disable=not progress, unit_scale=False)
     paths: list[Path] = []
     try:
         if workers == 1 or files == 1:
-            for task in tasks:
-                paths.append(_write_one(task, bar)[0])
+            paths.extend(_write_one(task, bar)[0] for task in tasks)
         else:
             ctx = multiprocessing.get_context("spawn")
             with ctx.Pool(processes=min(workers, files)) as pool:

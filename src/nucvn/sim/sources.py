@@ -1,4 +1,4 @@
-"""Events without a nuclear target: ν-e elastic scattering and cosmic rays (SIMULATION.md §1).
+"""Events without a nuclear target: ν-e elastic scattering and cosmic rays (docs/simulation.md).
 
 ν-e elastic (νμ e⁻ → νμ e⁻, neutral current): dσ/dy ∝ g_L² + g_R² (1-y)² with
 g_L = -1/2 + sin²θ_W, g_R = sin²θ_W ('t Hooft, Phys. Lett. 37B (1971) 195; the small

@@ -1,4 +1,4 @@
-"""Prompt τ⁻ decays for ντ CC events (SIMULATION.md §1).
+"""Prompt τ⁻ decays for ντ CC events (docs/simulation.md).
 
 Branching ratios are parameters (PDG defaults): e ν̄ ν 17.8 %, μ ν̄ ν 17.4 %, π ν 10.8 %,
 ρ ν 23.6 % (ρ⁻ → π⁻ π⁰), a1 ν 12.8 % (a1⁻ → π⁻ π⁰ π⁰ or π⁻ π⁻ π⁺, half each), the rest
@@ -86,12 +86,12 @@ def decay_taus(rng: np.random.Generator, tau: Vec4, params: GeneratorParams) -> 
             lo = sum(m for _, m in daughters) + 1e-4
             meson_mass = breit_wigner(rng, idx.size, m0, gamma, lo, M_TAU - 1e-4)
             meson, nu = two_body_decay(rng, parent, meson_mass, 0.0)
-            products = nbody_decay(rng, meson, [m for _, m in daughters]) + [nu]
-            codes = [d for d, _ in daughters] + [16]
+            products = [*nbody_decay(rng, meson, [m for _, m in daughters]), nu]
+            codes = [*(d for d, _ in daughters), 16]
         else:
             products = nbody_decay(rng, parent, [m for _, m in daughters])
             codes = [d for d, _ in daughters]
-        for code, mom in zip(codes, products):
+        for code, mom in zip(codes, products, strict=True):
             parents.append(idx)
             pdgs.append(np.full(idx.size, code, dtype=np.int64))
             moms.append(mom)

@@ -46,7 +46,8 @@ def range_cm(t: float, mass: float, mmu: float, lt: npt.NDArray[np.float64], lr:
 
 
 @numba.njit(cache=True)
-def kinetic_from_range(r: float, mass: float, mmu: float, lt: npt.NDArray[np.float64], lr: npt.NDArray[np.float64]) -> float:
+def kinetic_from_range(r: float, mass: float, mmu: float, lt: npt.NDArray[np.float64],
+                       lr: npt.NDArray[np.float64]) -> float:
     """Inverse of :func:`range_cm`."""
     if r <= 0.0:
         return 0.0

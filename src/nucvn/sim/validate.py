@@ -1,7 +1,7 @@
 """``nucvn validate-sim --out DIR [--events N] [--seed S]``: plots a physicist checks in a minute.
 
 Simulates what it needs (particle guns and a generated sample) and writes, under ``DIR``, the
-plots of SIMULATION.md §5 — event displays of each class (z horizontal), muon track length vs
+plots of docs/simulation.md — event displays of each class (z horizontal), muon track length vs
 energy against the CSDA range, mean EM shower profile vs the Γ-profile, single-MIP pixel values,
 energy and composition spectra, ⟨n_ch⟩ vs W — and ``summary.json`` with the same numbers.
 """
@@ -9,6 +9,7 @@ energy and composition spectra, ⟨n_ch⟩ vs W — and ``summary.json`` with th
 from __future__ import annotations
 
 import argparse
+import itertools
 from collections.abc import Callable
 from pathlib import Path
 
@@ -19,9 +20,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from nucvn.core.atomic import write_json
-from nucvn.report.display import draw_views
 from nucvn.core.errors import NucvnError
 from nucvn.core.events import Interaction, numu_cc
+from nucvn.report.display import draw_views
 from nucvn.report.plots import save_figure
 from nucvn.sim import checks
 from nucvn.sim.detector import Detector
@@ -55,7 +56,8 @@ def _displays(sample: SimulatedEvents, out: Path) -> dict[str, int]:
         artist = draw_views(axes, sample.images[i])
         fig.colorbar(artist, ax=list(axes), label="pixel value (8-bit counts)")
         fig.suptitle(f"{name}: {Interaction(code[i]).name}, E_nu = {energy[i]:.2f} GeV, "
-                     f"E_lep = {sample.meta['lepenergy'][i]:.2f} GeV, finalstate {int(sample.meta['finalstate'][i])}")  # fmt: skip
+                     f"E_lep = {sample.meta['lepenergy'][i]:.2f} GeV, "
+                     f"finalstate {int(sample.meta['finalstate'][i])}")
         save_figure(fig, out / f"event_{name}.png")
     return chosen
 
@@ -72,7 +74,7 @@ def _muon_range(det: Detector, n: int, seed: int, out: Path) -> dict[str, object
     ax.scatter(mr.kinetic_gev[ok], mr.length_cm[ok] / 100, s=4, alpha=0.5, label="simulated (vertex → last hit)")
     e = np.linspace(0.15, 3.1, 200)
     ax.plot(e, checks.csda_range_cm(e * 1000) / 100, "r-", label="CSDA range table")
-    ax.plot([1.0, 2.0], [4.8, 9.5], "k*", ms=12, label="SIMULATION.md anchors")
+    ax.plot([1.0, 2.0], [4.8, 9.5], "k*", ms=12, label="range-table anchors")
     ax.set_xlabel("muon kinetic energy (GeV)")
     ax.set_ylabel("track length (m)")
     ax.set_title("Contained muons: length vs energy")
@@ -90,7 +92,9 @@ def _showers(det: Detector, n: int, seed: int, out: Path) -> dict[str, object]:
     p = det.params
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.5), constrained_layout=True)
     result: dict[str, object] = {}
-    for ax, (pdg, label, offset) in zip(axes, ((11, "electron", p.shower_tmax_offset_electron), (22, "photon", p.shower_tmax_offset_photon)), strict=True):
+    for ax, (pdg, label, offset) in zip(axes,
+                                        ((11, "electron", p.shower_tmax_offset_electron),
+                                               (22, "photon", p.shower_tmax_offset_photon)), strict=True):
         for k, e in enumerate((1.0, 3.0)):
             prof = checks.measure_shower_profile(det, pdg, e, n, seed=seed + k)
             ref = checks.gamma_profile(prof.t_x0, prof.energy_mev, p.critical_energy_mev, offset, p.shower_b)
@@ -100,7 +104,8 @@ def _showers(det: Detector, n: int, seed: int, out: Path) -> dict[str, object]:
             ax.plot(prof.t_x0, ref, "--", color=colour, label=f"Γ-profile, t_max = ln(E/E_c) {offset:+.1f}")
             result[f"{label}_{e:g}GeV"] = {"mean_depth_x0": prof.mean_t_x0, "gamma_mean_depth_x0": ref_mean,
                                            "peak_x0": float(prof.t_x0[np.argmax(prof.profile)]),
-                                           "gamma_peak_x0": float(np.log(prof.energy_mev / p.critical_energy_mev) + offset)}  # fmt: skip
+                                           "gamma_peak_x0": float(np.log(prof.energy_mev / p.critical_energy_mev)
+                                                                  + offset)}
         ax.set_xlabel("depth from the particle's origin (X0)")
         ax.set_ylabel("fraction of pixel sum per X0")
         ax.set_title(f"{label} showers (mean of {n})")
@@ -122,7 +127,8 @@ def _mip(det: Detector, n: int, seed: int, out: Path) -> dict[str, object]:
     ax.set_title("Single-MIP pixel values")
     ax.legend()
     save_figure(fig, out / "mip_pixels.png")
-    return {"peak": peak, "median": float(np.median(vals)), "mean": float(np.mean(vals)), "mid_cell_median": float(np.median(mid[mid > 0]))}
+    return {"peak": peak, "median": float(np.median(vals)), "mean": float(np.mean(vals)),
+            "mid_cell_median": float(np.median(mid[mid > 0]))}
 
 
 def _linearity(det: Detector, n: int, seed: int, out: Path) -> dict[str, object]:
@@ -137,7 +143,8 @@ def _linearity(det: Detector, n: int, seed: int, out: Path) -> dict[str, object]
     ax.set_ylabel("pixel sum (counts)")
     ax.legend()
     save_figure(fig, out / "linearity.png")
-    return {"counts_per_visible_mev": float(slope), "intercept": float(intercept), "max_abs_residual": float(np.max(np.abs(resid)))}
+    return {"counts_per_visible_mev": float(slope), "intercept": float(intercept),
+            "max_abs_residual": float(np.max(np.abs(resid)))}
 
 
 def _spectra(sample: SimulatedEvents, out: Path) -> dict[str, object]:
@@ -187,8 +194,10 @@ def _spectra(sample: SimulatedEvents, out: Path) -> dict[str, object]:
         "median_energy_gev": float(np.median(e[beam])),
         "fraction_above_10gev": float(np.mean(e[beam] > 10)),
         "max_energy_gev": float(e.max()),
-        "numu_cc_modes_1p5_2p5gev": dict(zip(mode_names, (np.bincount(code[around2] % 4, minlength=4) / max(around2.sum(), 1)).tolist(), strict=True)),
-        "finalstate_top": {str(k): int(v) for k, v in zip(*np.unique(m["finalstate"], return_counts=True), strict=True)},
+        "numu_cc_modes_1p5_2p5gev": dict(zip(
+            mode_names, (np.bincount(code[around2] % 4, minlength=4) / max(around2.sum(), 1)).tolist(), strict=True)),
+        "finalstate_top": {str(k): int(v)
+                           for k, v in zip(*np.unique(m["finalstate"], return_counts=True), strict=True)},
     }
 
 
@@ -199,13 +208,14 @@ def _multiplicity(sample: SimulatedEvents, out: Path) -> dict[str, object]:
     w = np.asarray(sample.truth.get("hadronic_w", np.full(n, np.nan)), dtype=float)
     nch = np.asarray(sample.truth.get("nch_primary", np.zeros(n)), dtype=float)
     target = np.asarray(sample.truth.get("target_pdg", np.zeros(n)), dtype=int)
-    cc_dis = np.isfinite(w) & (w > 1.7) & (np.asarray(sample.meta["iscc"]) == 1) & (np.asarray(sample.meta["mode"]) == 2)
+    cc_dis = (np.isfinite(w) & (w > 1.7) & (np.asarray(sample.meta["iscc"]) == 1)
+              & (np.asarray(sample.meta["mode"]) == 2))
     edges = np.array([1.7, 2.0, 2.5, 3.0, 3.5, 4.5, 6.0, 8.0])
     fig, ax = plt.subplots(figsize=(6.5, 4.5), constrained_layout=True)
     result: dict[str, object] = {}
     for name, pdg, style in (("nu_p", 2212, "o"), ("nu_n", 2112, "s")):
         centres, means, errs = [], [], []
-        for lo, hi in zip(edges[:-1], edges[1:], strict=True):
+        for lo, hi in itertools.pairwise(edges):
             sel = cc_dis & (target == pdg) & (w >= lo) & (w < hi)
             if sel.sum() >= 5:
                 centres.append(float(w[sel].mean()))
@@ -226,7 +236,8 @@ def _multiplicity(sample: SimulatedEvents, out: Path) -> dict[str, object]:
     return result
 
 
-def validate(out: Path, *, events: int = 3000, seed: int = 1, progress: Callable[[str], None] | None = None) -> dict[str, object]:
+def validate(out: Path, *, events: int = 3000, seed: int = 1,
+             progress: Callable[[str], None] | None = None) -> dict[str, object]:
     """Simulate, measure and plot; returns the summary that is also written to ``summary.json``."""
     if events < 100:
         raise NucvnError(f"validate-sim: --events must be >= 100 for meaningful spectra, got {events}")
@@ -249,7 +260,8 @@ def validate(out: Path, *, events: int = 3000, seed: int = 1, progress: Callable
     summary["spectra"] = _spectra(sample, out)
     summary["multiplicity"] = _multiplicity(sample, out)
     say("event displays")
-    mixed = simulate_events(max(100, events // 10), seed=seed + 1, generator_params=GeneratorParams(composition=_DISPLAY_MIX))
+    mixed = simulate_events(max(100, events // 10), seed=seed + 1,
+                            generator_params=GeneratorParams(composition=_DISPLAY_MIX))
     summary["displays"] = _displays(mixed, out)
     write_json(summary, out / "summary.json")
     return summary
@@ -264,8 +276,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.seed < 0:
         raise NucvnError(f"--seed must be >= 0, got {args.seed}")
-    summary = validate(args.out, events=args.events, seed=args.seed, progress=lambda m: print(f"validate-sim: {m}", flush=True))
+    summary = validate(args.out, events=args.events, seed=args.seed,
+                       progress=lambda m: print(f"validate-sim: {m}", flush=True))
     mr = summary["muon_range"]
     mip = summary["mip_pixels"]
-    print(f"muon length/CSDA median {mr['median_length_over_csda']:.3f}; MIP pixel peak {mip['peak']}; wrote {args.out}")  # type: ignore[index]
+    print(f"muon length/CSDA median {mr['median_length_over_csda']:.3f}; "  # type: ignore[index]
+          f"MIP pixel peak {mip['peak']}; wrote {args.out}")  # type: ignore[index]
     return 0

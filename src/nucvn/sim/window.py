@@ -1,4 +1,4 @@
-"""The pixel-map window (SIMULATION.md §3): which detector planes and cells an event's image shows.
+"""The pixel-map window (docs/simulation.md): which detector planes and cells an event's image shows.
 
 Each view is 100 rows × 80 cells. The window starts one plane before the first hit plane,
 rounded down to an X-measuring (even) plane so that with the default plane stride 2 row ``k`` of

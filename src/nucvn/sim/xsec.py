@@ -1,4 +1,4 @@
-"""Relative interaction-mode weights vs neutrino energy (SIMULATION.md §1, "CC mode fractions").
+"""Relative interaction-mode weights vs neutrino energy (docs/simulation.md).
 
 Shapes follow the energy dependence of the measured νμ-carbon cross sections per nucleon
 (Formaggio & Zeller, Rev. Mod. Phys. 84 (2012) 1307): quasi-elastic (QE) and 2p2h (MEC)

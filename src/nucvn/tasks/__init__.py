@@ -8,9 +8,13 @@ backbone.
 
 from __future__ import annotations
 
+# The import order is the registration order, which orders `train.tasks: auto` and every output: not sorted.
+# isort: off
 from nucvn.tasks import (  # noqa: F401  (registers the tasks, in this order)
     numu_cc, flavour, mode, nuenergy, lepton_fraction, nproton, npion, npizero,
 )
+# isort: on
+
 from nucvn.tasks.base import AUC_BINS, BinaryTask, ClassificationTask, CountTask, RegressionTask, Task, TaskKind
 from nucvn.tasks.network import MultiTaskNet, build_network
 from nucvn.tasks.registry import available_tasks, create_tasks, list_tasks, primary_task, register_task

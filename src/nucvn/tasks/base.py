@@ -33,7 +33,8 @@ from nucvn.core import events as ev
 from nucvn.core.errors import NucvnError
 from nucvn.report import stats
 
-__all__ = ["Task", "TaskKind", "BinaryTask", "ClassificationTask", "CountTask", "RegressionTask", "AUC_BINS", "neutrino_interaction"]
+__all__ = ["Task", "TaskKind", "BinaryTask", "ClassificationTask", "CountTask", "RegressionTask", "AUC_BINS",
+           "neutrino_interaction"]
 
 TaskKind = Literal["binary", "multiclass", "regression", "count"]
 AUC_BINS = 10_000

@@ -36,7 +36,8 @@ class LeptonFraction(RegressionTask):
     columns = ("lepenergy", "nuenergy", "interaction")
     resolution = "absolute"
     head = "linear -> logit of the fraction"
-    definition = ("lepton_fraction = lepenergy / nuenergy (lepton energy fraction; inelasticity = 1 - lepton_fraction), "
+    definition = ("lepton_fraction = lepenergy / nuenergy "
+                  "(lepton energy fraction; inelasticity = 1 - lepton_fraction), "
                   "for neutrino interactions with nuenergy > 0 (nucvn.core.events.lepton_fraction)")
 
     def targets(self, meta: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:

@@ -9,8 +9,8 @@ the graphnet pattern: a model is a backbone plus a list of tasks).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -39,7 +39,9 @@ class MultiTaskNet(nn.Module):
         self.heads = nn.ModuleDict({t.name: t.make_head(n_features) for t in tasks})
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        features = self.backbone.forward_features(x)
+        # checked in __init__; nn.Module's attribute access is typed as Tensor | Module
+        forward_features = cast("Callable[[torch.Tensor], torch.Tensor]", self.backbone.forward_features)
+        features = forward_features(x)
         return {name: head(features) for name, head in self.heads.items()}
 
 

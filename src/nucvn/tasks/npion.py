@@ -14,4 +14,5 @@ class NPionTask(CountTask):
 
     columns = ("npion", "interaction")
     count_column = "npion"
-    definition = "npion = final-state charged pions leaving the nucleus, classes 0, 1, 2, >=3 (neutrino/npion, simulated)"
+    definition = ("npion = final-state charged pions leaving the nucleus, classes 0, 1, 2, >=3 "
+                  "(neutrino/npion, simulated)")

@@ -14,4 +14,5 @@ class NPizeroTask(CountTask):
 
     columns = ("npizero", "interaction")
     count_column = "npizero"
-    definition = "npizero = final-state neutral pions leaving the nucleus, classes 0, 1, 2, >=3 (neutrino/npizero, simulated)"
+    definition = ("npizero = final-state neutral pions leaving the nucleus, classes 0, 1, 2, >=3 "
+                  "(neutrino/npizero, simulated)")

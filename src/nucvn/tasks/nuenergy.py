@@ -37,7 +37,8 @@ class NuEnergy(RegressionTask):
     resolution = "relative"
     baseline = "calorimetric"
     head = "linear -> log(E/GeV)"
-    definition = "nuenergy = true neutrino energy in GeV (neutrino/nuenergy), for neutrino interactions with nuenergy > 0"
+    definition = ("nuenergy = true neutrino energy in GeV (neutrino/nuenergy), "
+                  "for neutrino interactions with nuenergy > 0")
 
     def targets(self, meta: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
         e = meta["nuenergy"].to_numpy().astype(np.float64)
