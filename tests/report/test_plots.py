@@ -63,13 +63,13 @@ def test_score_figure_has_every_category(evaluation) -> None:
 
 
 def test_confusion_figure_counts(evaluation) -> None:
-    ev = evaluation[0]
-    conf = ev.tables["confusion"]
-    fig = P.confusion_figure(conf, footer=FOOTER)
+    ev, _, y, s = evaluation
+    fig = P.confusion_figure(ev.tables["confusion"], footer=FOOTER)
     ax = fig.axes[0]
     cells = [t.get_text() for t in ax.texts]
-    n_sig_sel = int(((conf["actual"] == "numu_cc") & (conf["predicted"] == "numu_cc")).sum())
-    assert cells[0].startswith(f"{n_sig_sel}\n")
+    n_sig_sel, n_sig_rej = int(np.sum(y & (s >= 0.5))), int(np.sum(y & (s < 0.5)))
+    assert cells[0] == f"{n_sig_sel}\n({n_sig_sel / y.sum():.1%})"
+    assert cells[1] == f"{n_sig_rej}\n({n_sig_rej / y.sum():.1%})"
     assert ax.get_ylabel() == "true category" and ax.get_xlabel() == "predicted class"
 
 

@@ -172,8 +172,9 @@ def score_figure(hist: pd.DataFrame, *, threshold: float | None, footer: str = "
 
 def confusion_figure(confusion: pd.DataFrame, *, footer: str = "") -> Figure:
     """Confusion matrix: true category (rows) vs predicted class (columns), with counts and the
-    fraction of each true category."""
-    table = pd.crosstab(confusion["actual"], confusion["predicted"])
+    fraction of each true category, from :func:`nucvn.report.evaluation.confusion_table` (a
+    ``count`` per pair)."""
+    table = confusion.pivot_table(index="actual", columns="predicted", values="count", aggfunc="sum", fill_value=0)
     for col in ("numu_cc", "not_numu_cc"):
         if col not in table.columns:
             table[col] = 0

@@ -79,8 +79,9 @@ class EvalContext:
 
 
 FIGURE_ONLY: tuple[str, ...] = ("confusion_matrix", "reco_vs_true")
-"""Tables that are matrices (a 2-D histogram, the K x K confusion counts): drawn as figures, not
-written as CSV for ``dvc plots show``, whose templates draw curves, bars and per-event confusion."""
+"""Tables that are matrices (a 2-D histogram, the K x K confusion counts with fractions): drawn as
+figures only; ``dvc plots show`` draws the ``confusion`` table (``actual``, ``predicted``,
+``count``) with its own template."""
 
 
 @dataclass
