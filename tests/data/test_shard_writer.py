@@ -68,6 +68,12 @@ def test_encode_then_decode_gives_the_maps_back_and_keeps_the_pixel_layout() -> 
                         torch.from_numpy(np.ascontiguousarray(three["value"])),
                         torch.from_numpy(c3), torch.from_numpy(np.sort(order)), size=3)
     assert np.array_equal(batch.decode().numpy(), images[[5, 6, 7]][np.argsort(order)])
+    # chosen rows are read in place and give the records of those events alone, in the order asked
+    rows = np.array([9, 4, 7, 0])
+    picked, c_picked = encode(images, rows)
+    alone, c_alone = encode(images[rows])
+    assert picked.tobytes() == alone.tobytes() and np.array_equal(c_picked, c_alone)
+    assert np.array_equal(c_picked, [np.count_nonzero(images[r]) for r in rows])
 
 
 def test_split_writer_streams_sparse_shards_equal_to_np_save(tmp_path: Path) -> None:

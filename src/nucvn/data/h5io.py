@@ -17,6 +17,7 @@ import glob
 import os
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,7 @@ import pandas as pd
 
 from nucvn.core.errors import NucvnError
 from nucvn.core.events import IMAGE_SHAPE, N_INTERACTION, N_PIXELS
+from nucvn.data.h5chunks import chunk_reader
 from nucvn.data.readahead import read_ahead
 
 __all__ = [
@@ -366,6 +368,13 @@ class EventReader:
         return read_ahead(chunks, prefetch) if prefetch > 0 else chunks
 
     def _chunks(self, chunk_size: int, keys: Sequence[str] | None, images: bool) -> Iterator[EventChunk]:
+        # One more inflating thread than cores: the reading thread mostly waits on them (h5chunks).
+        workers = min(8, (os.cpu_count() or 1) + 1)
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="h5io-inflate") as pool:
+            yield from self._file_chunks(chunk_size, keys, images, pool)
+
+    def _file_chunks(self, chunk_size: int, keys: Sequence[str] | None, images: bool,
+                     pool: Executor) -> Iterator[EventChunk]:
         for fi in self.files:
             with _open(fi.path) as f:
                 meta_ds = _meta_datasets(f)
@@ -373,12 +382,13 @@ class EventReader:
                 cols = {k: _read_column(fi.path, k, meta_ds[k], fi.n_events) for k in wanted}
                 frame = pd.DataFrame(cols)
                 img = f[IMAGE_KEY]
+                fast = chunk_reader(img) if images else None
                 for start in range(0, fi.n_events, chunk_size):
                     stop = min(start + chunk_size, fi.n_events)
                     arr: npt.NDArray[np.uint8] | None = None
                     if images:
                         try:
-                            raw = img[start:stop]
+                            raw = fast.read(start, stop, pool) if fast is not None else img[start:stop]
                         except OSError as exc:
                             raise _fail(fi.path, IMAGE_KEY, f"events {start}..{stop} cannot be read ({exc})",
                                         "the file is truncated or corrupt; re-download it") from exc

@@ -28,48 +28,59 @@ HIT_DTYPE = np.dtype([("pixel", "<u2"), ("value", "u1")])
 """One hit on disk: flat pixel index (< 16,000) and value, packed into 3 bytes."""
 
 
-def encode(images: npt.NDArray[np.uint8]) -> tuple[npt.NDArray[np.void], npt.NDArray[np.int64]]:
-    """Hits of ``images`` ``(n, 2, 100, 80)`` uint8, event after event and in pixel order within an
-    event, and the number of hits of each event (two compiled passes that skip empty 8-byte words:
-    about 10x faster than ``np.flatnonzero`` on maps that are 99 % empty)."""
+def encode(images: npt.NDArray[np.uint8],
+           rows: npt.NDArray[np.intp] | None = None) -> tuple[npt.NDArray[np.void], npt.NDArray[np.int64]]:
+    """Hits of the events ``rows`` (default: all, in order) of ``images`` ``(n, 2, 100, 80)`` uint8,
+    event after event and in pixel order within an event, and the number of hits of each event.
+
+    Two compiled passes that skip empty 8-byte words (about 10x faster than ``np.flatnonzero`` on
+    maps that are 99 % empty) read the chosen rows in place, without copying them out, and the
+    second writes the 3-byte records directly."""
     flat = np.ascontiguousarray(images).reshape(len(images), N_PIXELS)
     words = flat.view(np.uint64)
-    counts = _count_hits(words)
-    pixel, value = np.empty(int(counts.sum()), np.uint16), np.empty(int(counts.sum()), np.uint8)
-    _fill_hits(flat, words, pixel, value)
-    hits = np.empty(len(pixel), dtype=HIT_DTYPE)
-    hits["pixel"], hits["value"] = pixel, value
+    take = np.arange(len(flat), dtype=np.intp) if rows is None else np.asarray(rows, dtype=np.intp)
+    counts = _count_hits(words, take)
+    hits = np.empty(int(counts.sum()), dtype=HIT_DTYPE)
+    _fill_hits(flat, words, take, hits.view(np.uint8).reshape(len(hits), HIT_DTYPE.itemsize))
     return hits, counts
 
 
 @numba.njit(cache=True, nogil=True)
-def _count_hits(words: npt.NDArray[np.uint64]) -> npt.NDArray[np.int64]:
-    """Non-zero bytes of each row of ``words`` (an ``(n, 16000)`` uint8 array seen as uint64)."""
-    counts = np.zeros(words.shape[0], np.int64)
-    for i in range(words.shape[0]):
-        c = 0
+def _count_hits(words: npt.NDArray[np.uint64], rows: npt.NDArray[np.intp]) -> npt.NDArray[np.int64]:
+    """Non-zero bytes of rows ``rows`` of ``words`` (an ``(n, 16000)`` uint8 array seen as uint64).
+
+    Branch-free per word, so the compiler vectorises the loop: the bits of each byte are folded
+    into its lowest bit, and a multiply sums the eight lowest bits into the top byte."""
+    ones = np.uint64(0x0101010101010101)
+    counts = np.zeros(len(rows), np.int64)
+    for k in range(len(rows)):
+        i = rows[k]
+        c = np.uint64(0)
         for w in range(words.shape[1]):
             x = words[i, w]
-            while x:
-                if x & np.uint64(0xFF):
-                    c += 1
-                x >>= np.uint64(8)
-        counts[i] = c
+            x |= x >> np.uint64(4)
+            x |= x >> np.uint64(2)
+            x |= x >> np.uint64(1)
+            c += ((x & ones) * ones) >> np.uint64(56)
+        counts[k] = np.int64(c)
     return counts
 
 
 @numba.njit(cache=True, nogil=True)
-def _fill_hits(flat: npt.NDArray[np.uint8], words: npt.NDArray[np.uint64], pixel: npt.NDArray[np.uint16],
-               value: npt.NDArray[np.uint8]) -> None:
-    """Write the non-zero pixels of each row of ``flat`` (index and value), row after row."""
+def _fill_hits(flat: npt.NDArray[np.uint8], words: npt.NDArray[np.uint64], rows: npt.NDArray[np.intp],
+               out: npt.NDArray[np.uint8]) -> None:
+    """Write the non-zero pixels of rows ``rows`` of ``flat``, row after row, as :data:`HIT_DTYPE`
+    records (``out``: their bytes, ``(n_hits, 3)``: pixel index little-endian, then value)."""
     p = 0
-    for i in range(flat.shape[0]):
+    for k in range(len(rows)):
+        i = rows[k]
         for w in range(words.shape[1]):
             if words[i, w]:
                 for j in range(8 * w, 8 * w + 8):
                     if flat[i, j]:
-                        pixel[p] = j
-                        value[p] = flat[i, j]
+                        out[p, 0] = j & 0xFF
+                        out[p, 1] = j >> 8
+                        out[p, 2] = flat[i, j]
                         p += 1
 
 

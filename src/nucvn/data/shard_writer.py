@@ -152,7 +152,7 @@ class SplitWriter:
                 self._submit(self._open, self.shards[-1])
             take = min(self.size - self.fill, len(sel) - done)
             part = sel[done : done + take]
-            hits, counts = encode(images[part])
+            hits, counts = encode(images, part)
             self._submit(self._write, hits)
             self.meta.append(meta[part])
             self.counts.append(counts)
