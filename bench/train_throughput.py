@@ -25,6 +25,7 @@ from nucvn.data.h5write import write_events
 from nucvn.data.shards import ShardDataset, build_shards
 from nucvn.models import create_model, list_models, scale_pixels
 from nucvn.train import TrainConfig, batch_loader
+from nucvn.train.distributed import autocast
 
 DEFAULT_KWARGS = TrainConfig().model_kwargs  # the params.yaml defaults, from their one definition
 
@@ -56,7 +57,7 @@ def model_rates(name: str, device: torch.device, batch: int, seconds: float) -> 
 
     def train_step() -> None:
         x = scale_pixels(raw, "log1p")
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cuda):
+        with autocast(device):  # bf16 where the GPU has it, as the trainer does
             loss = F.binary_cross_entropy_with_logits(model(x).float(), y)
         opt.zero_grad()
         loss.backward()
@@ -65,7 +66,7 @@ def model_rates(name: str, device: torch.device, batch: int, seconds: float) -> 
             torch.cuda.synchronize()
 
     def infer_step() -> None:
-        with torch.inference_mode(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=cuda):
+        with torch.inference_mode(), autocast(device):
             model(scale_pixels(raw, "log1p"))
         if cuda:
             torch.cuda.synchronize()

@@ -30,7 +30,7 @@ from nucvn.data.sparse import SparseBatch, dense_on
 from nucvn.models import scale_pixels
 from nucvn.report.evaluation import IDENTITY_COLUMNS
 from nucvn.tasks import MultiTaskNet, Task, build_network, create_tasks
-from nucvn.train.distributed import DeviceName, resolve_device
+from nucvn.train.distributed import DeviceName, autocast, resolve_device
 
 __all__ = ["MODEL_FILES", "load_model", "model_tasks", "predict", "predict_scores", "prediction_table"]
 
@@ -99,7 +99,8 @@ def predict(model: MultiTaskNet, config: Mapping[str, Any], source: ShardDataset
     ``source``: a ShardDataset, or an iterable of uint8 batches ``(n, 2, 100, 80)`` (numpy or
     torch; a ``(images, labels)`` tuple is accepted, its images used). The pixel scaling is the
     one in ``config["input"]["scale"]``. Inputs are channels-last (as in training); on CUDA a
-    ShardDataset's events are decoded on the device and the forward pass runs in bf16 autocast.
+    ShardDataset's events are decoded on the device and the forward pass runs in bf16 autocast
+    where the GPU has bf16 (:func:`nucvn.train.distributed.bf16_autocast`).
     One forward pass serves every task.
     """
     if batch_size <= 0:
@@ -116,7 +117,7 @@ def predict(model: MultiTaskNet, config: Mapping[str, Any], source: ShardDataset
         for batch in _batches(source, batch_size, sparse=dev.type == "cuda"):
             images = dense_on(batch, dev)
             x = scale_pixels(images, scale).contiguous(memory_format=torch.channels_last)
-            with torch.autocast(device_type=dev.type, dtype=torch.bfloat16, enabled=dev.type == "cuda"):
+            with autocast(dev):
                 outputs = model(x)
             for t in chosen:
                 out[t.name].append(t.predict(outputs[t.name]).cpu().numpy())

@@ -26,10 +26,13 @@ def _write(path: Path, data: np.ndarray, **kwargs: object) -> h5py.Dataset:
 
 @pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float32])
 @pytest.mark.parametrize("shuffle", [False, True])
-def test_rows_equal_h5py(tmp_path: Path, dtype: type, shuffle: bool) -> None:
+@pytest.mark.parametrize("level", [1, 4, 9])
+def test_rows_equal_h5py(tmp_path: Path, dtype: type, shuffle: bool, level: int) -> None:
+    """zlib-ng inflates what HDF5's zlib deflated, at any level, to the bytes h5py reads."""
     rng = np.random.default_rng(3)
     data = (rng.random((30, 2, 5, 4)) * 300 * (rng.random((30, 2, 5, 4)) < 0.2)).astype(dtype)
-    path = _write(tmp_path / "a.h5", data, chunks=(7, 2, 5, 4), compression="gzip", shuffle=shuffle)
+    path = _write(tmp_path / "a.h5", data, chunks=(7, 2, 5, 4), compression="gzip", compression_opts=level,
+                  shuffle=shuffle)
     with h5py.File(path) as f, ThreadPoolExecutor(3) as pool:
         reader = chunk_reader(f["x"])
         assert reader is not None and reader.shuffled == shuffle

@@ -97,3 +97,18 @@ def test_a_pickled_object_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "ckpt.pt"
     save_atomic({"fingerprint": "abc", "obj": Path("x")}, path)
     assert load_checkpoint(path, "abc") is None
+
+
+def test_cuda_rng_states_are_restored_for_the_devices_there_are(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A run saved on 3 GPUs and resumed on 1 restores device 0's state instead of failing."""
+    restored: list[tuple[int, torch.Tensor]] = []
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    monkeypatch.setattr(torch.cuda, "set_rng_state", lambda s, device: restored.append((device, s)))
+    saved = [torch.full((8,), k, dtype=torch.uint8) for k in range(3)]
+    restore_rng_state({"torch": torch.get_rng_state(), "cuda": saved})
+    assert len(restored) == 1 and restored[0][0] == 0 and torch.equal(restored[0][1], saved[0])
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 4)
+    restored.clear()
+    restore_rng_state({"torch": torch.get_rng_state(), "cuda": saved})
+    assert [d for d, _ in restored] == [0, 1, 2]

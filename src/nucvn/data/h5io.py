@@ -368,13 +368,17 @@ class EventReader:
         return read_ahead(chunks, prefetch) if prefetch > 0 else chunks
 
     def _chunks(self, chunk_size: int, keys: Sequence[str] | None, images: bool) -> Iterator[EventChunk]:
+        if not images:  # metadata only: nothing to inflate
+            yield from self._file_chunks(chunk_size, keys, None)
+            return
         # One more inflating thread than cores: the reading thread mostly waits on them (h5chunks).
         workers = min(8, (os.cpu_count() or 1) + 1)
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="h5io-inflate") as pool:
-            yield from self._file_chunks(chunk_size, keys, images, pool)
+            yield from self._file_chunks(chunk_size, keys, pool)
 
-    def _file_chunks(self, chunk_size: int, keys: Sequence[str] | None, images: bool,
-                     pool: Executor) -> Iterator[EventChunk]:
+    def _file_chunks(self, chunk_size: int, keys: Sequence[str] | None,
+                     pool: Executor | None) -> Iterator[EventChunk]:
+        """Chunks file by file; their images inflated on ``pool``, or none read when ``pool`` is None."""
         for fi in self.files:
             with _open(fi.path) as f:
                 meta_ds = _meta_datasets(f)
@@ -382,11 +386,11 @@ class EventReader:
                 cols = {k: _read_column(fi.path, k, meta_ds[k], fi.n_events) for k in wanted}
                 frame = pd.DataFrame(cols)
                 img = f[IMAGE_KEY]
-                fast = chunk_reader(img) if images else None
+                fast = chunk_reader(img) if pool is not None else None
                 for start in range(0, fi.n_events, chunk_size):
                     stop = min(start + chunk_size, fi.n_events)
                     arr: npt.NDArray[np.uint8] | None = None
-                    if images:
+                    if pool is not None:
                         try:
                             raw = fast.read(start, stop, pool) if fast is not None else img[start:stop]
                         except OSError as exc:

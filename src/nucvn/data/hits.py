@@ -1,6 +1,6 @@
 """The hits of sparse events: their on-disk record, encoding dense maps into them (two compiled
-passes: count, then fill) and the two compiled loops that read a batch of events back (decoded into
-dense maps, or gathered as hits).
+passes: count, then fill) and :class:`HitTable`, which reads a random batch of events back across
+shards in one compiled call (decoded into dense maps, or gathered as hits).
 
 An event lights a few hundred of its 16,000 pixels (221 on average on the default simulation,
 99th percentile about 1,100), so shards store hits, not maps: each hit is its pixel's index in the
@@ -10,19 +10,22 @@ hits start. This module is the one definition of that encoding (numpy and numba 
 shards needs no torch); :mod:`nucvn.data.sparse` decodes hits with torch on any device.
 
 The loops run one event at a time over its contiguous hits (numba, compiled once and cached on
-disk): gathering a random batch this way costs about what copying its hits costs, where numpy's
-vectorised gather needs a dozen temporary arrays per batch.
+disk): reading a random batch this way costs about what zeroing its maps and copying its hits
+cost, where numpy's vectorised gather needs a dozen temporary arrays per batch.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numba
+import numba.typed
 import numpy as np
 import numpy.typing as npt
 
 from nucvn.core.events import N_PIXELS
 
-__all__ = ["HIT_DTYPE", "encode", "decode_into", "gather_into"]
+__all__ = ["HIT_DTYPE", "HitTable", "encode"]
 
 HIT_DTYPE = np.dtype([("pixel", "<u2"), ("value", "u1")])
 """One hit on disk: flat pixel index (< 16,000) and value, packed into 3 bytes."""
@@ -84,30 +87,128 @@ def _fill_hits(flat: npt.NDArray[np.uint8], words: npt.NDArray[np.uint64], rows:
                         p += 1
 
 
-@numba.njit(cache=True, nogil=True)
-def decode_into(pixel: npt.NDArray[np.uint16], value: npt.NDArray[np.uint8], offsets: npt.NDArray[np.int64],
-                events: npt.NDArray[np.int64], rows: npt.NDArray[np.int64], out: npt.NDArray[np.uint8]) -> None:
-    """Decode events ``events`` (indices into ``offsets``) into rows ``rows`` of ``out`` ``(b, 16000)``:
-    each row is zeroed, then its hits written (while the row is in cache: faster than zeroing the
-    whole batch first); ``pixel``/``value`` are one shard's hit fields."""
-    for k in range(len(events)):
-        e, r = events[k], rows[k]
-        out[r, :] = 0
-        for j in range(offsets[e], offsets[e + 1]):
-            out[r, pixel[j]] = value[j]
+class HitTable:
+    """The hits of a list of shards, for reading random batches of events across them.
+
+    Holds each shard's hits (memory maps, not copied) and ``offsets`` in
+    numba typed lists, so that a whole batch is planned and read in one compiled call: the batch's
+    events are visited in file order (sorted, so reads move forward through each file), each one
+    found in its shard by binary search. One call per batch instead of a few numpy steps and a call
+    per shard saved about 20 µs of the 140 that a batch of 128 events took (medians on the default
+    shards)."""
+
+    def __init__(self, hits: Sequence[npt.NDArray[np.void]], offsets: Sequence[npt.NDArray[np.int64]]) -> None:
+        self.first = np.cumsum([0, *(len(o) - 1 for o in offsets)]).astype(np.int64)
+        self.n_events = int(self.first[-1])
+        # The records' bytes (contiguous, 3 per hit): a kernel reading them is faster than one
+        # reading the two strided fields.
+        self._lists = (_typed([np.asarray(h).view(np.uint8) for h in hits]), _typed(offsets)) if len(offsets) else None
+
+    def decode(self, idx: npt.NDArray[np.int64], out: npt.NDArray[np.uint8]) -> int:
+        """Decode events ``idx`` (negative counts from the end) into the rows of ``out`` ``(b, 16000)``;
+        ``-1``, or the position in ``idx`` of the first index out of range (nothing decoded then)."""
+        if self._lists is None:
+            return 0 if len(idx) else -1
+        return int(_decode_batch(*self._lists, self.first, idx, out))
+
+    def gather(self, idx: npt.NDArray[np.int64]) -> tuple[npt.NDArray[np.int16], npt.NDArray[np.uint8],
+                                                          npt.NDArray[np.int64], npt.NDArray[np.int64], int]:
+        """The hits of events ``idx``, undecoded: ``pixel`` (int16), ``value``, grouped event by event in
+        file order, the hits of each group (``lengths``) and its row in the batch (``rows``); last,
+        ``-1`` or the position of the first index out of range (the arrays are empty then)."""
+        empty = np.zeros(0, np.int64)
+        if self._lists is None:
+            return np.zeros(0, np.int16), np.zeros(0, np.uint8), empty, empty, 0 if len(idx) else -1
+        pixel, value, lengths, rows, bad = _gather_batch(*self._lists, self.first, idx)
+        return pixel, value, lengths, rows, int(bad)
+
+
+def _typed(arrays: Sequence[np.ndarray]) -> numba.typed.List:
+    typed = numba.typed.List()
+    for a in arrays:
+        typed.append(np.asarray(a))
+    return typed
 
 
 @numba.njit(cache=True, nogil=True)
-def gather_into(pixel: npt.NDArray[np.uint16], value: npt.NDArray[np.uint8], offsets: npt.NDArray[np.int64],
-                events: npt.NDArray[np.int64], start: int, pixel_out: npt.NDArray[np.int16],
-                value_out: npt.NDArray[np.uint8]) -> int:
-    """Copy the hits of ``events`` one after the other into ``pixel_out``/``value_out`` from
-    position ``start``; return the position after the last."""
-    p = start
-    for k in range(len(events)):
-        e = events[k]
-        for j in range(offsets[e], offsets[e + 1]):
-            pixel_out[p] = pixel[j]
-            value_out[p] = value[j]
+def _plan(first: npt.NDArray[np.int64], idx: npt.NDArray[np.int64]) -> tuple[npt.NDArray[np.int64], int]:
+    """Wrap negative indices in place and sort: the batch rows in file order, and ``-1`` or the
+    position of the first index out of range."""
+    n = first[-1]
+    for k in range(len(idx)):
+        if idx[k] < -n or idx[k] >= n:
+            return np.zeros(0, np.int64), k
+        if idx[k] < 0:
+            idx[k] += n
+    return np.argsort(idx, kind="mergesort").astype(np.int64), -1
+
+
+@numba.njit(cache=True, nogil=True)
+def _touch(hits: numba.typed.List, offsets: numba.typed.List, first: npt.NDArray[np.int64],
+           idx: npt.NDArray[np.int64], order: npt.NDArray[np.int64]) -> int:
+    """Read one byte per 64-byte cache line of the hits of events ``idx``; return their sum.
+
+    A batch's events lie at random places in memory (or in the page cache), so each one's first
+    hits miss the CPU caches. This short loop has many misses in flight at once; the decoding loop
+    that follows, whose stores fill the CPU's reorder window, has few. Reading the lines first
+    made decoding 128 events about 25 % faster (95 against 123 µs per batch, median of 25 paired
+    rounds on the default shards)."""
+    acc = 0
+    for k in range(len(idx)):
+        i = idx[order[k]]
+        s = np.searchsorted(first, i, side="right") - 1
+        raw, off = hits[s], offsets[s]
+        for j in range(3 * off[i - first[s]], 3 * off[i - first[s] + 1], 64):
+            acc += raw[j]
+    return acc
+
+
+@numba.njit(cache=True, nogil=True)
+def _decode_batch(hits: numba.typed.List, offsets: numba.typed.List, first: npt.NDArray[np.int64],
+                  idx: npt.NDArray[np.int64], out: npt.NDArray[np.uint8]) -> int:
+    """Each row of ``out`` zeroed, then its event's hits written (while the row is in cache: faster
+    than zeroing the whole batch first), event by event in file order, shard by shard, after
+    :func:`_touch` brought the batch's hits into cache."""
+    order, bad = _plan(first, idx)
+    if bad >= 0:
+        return bad
+    if _touch(hits, offsets, first, idx, order) < 0:  # never: the sum is of bytes; keeps the loads
+        return -2
+    k, b = 0, len(idx)
+    while k < b:
+        s = np.searchsorted(first, idx[order[k]], side="right") - 1
+        raw, off = hits[s], offsets[s]
+        while k < b and idx[order[k]] < first[s + 1]:
+            r = order[k]
+            e = idx[r] - first[s]
+            row = out[r]
+            row[:] = 0
+            for j in range(3 * off[e], 3 * off[e + 1], 3):
+                row[np.int64(raw[j]) | (np.int64(raw[j + 1]) << 8)] = raw[j + 2]
+            k += 1
+    return -1
+
+
+@numba.njit(cache=True, nogil=True)
+def _gather_batch(hits: numba.typed.List, offsets: numba.typed.List, first: npt.NDArray[np.int64],
+                  idx: npt.NDArray[np.int64]) -> tuple[
+                      npt.NDArray[np.int16], npt.NDArray[np.uint8], npt.NDArray[np.int64], npt.NDArray[np.int64], int]:
+    """The hits of events ``idx`` copied out in file order (two passes: lengths, then hits)."""
+    order, bad = _plan(first, idx)
+    b = len(idx) if bad < 0 else 0
+    shard = np.searchsorted(first, idx[order[:b]], side="right") - 1
+    lengths = np.empty(b, np.int64)
+    for k in range(b):
+        s, e = shard[k], idx[order[k]] - first[shard[k]]
+        lengths[k] = offsets[s][e + 1] - offsets[s][e]
+    pixel_out, value_out = np.empty(lengths.sum(), np.int16), np.empty(lengths.sum(), np.uint8)
+    p = 0
+    for k in range(b):
+        s = shard[k]
+        raw = hits[s]
+        start = offsets[s][idx[order[k]] - first[s]]
+        for j in range(3 * start, 3 * (start + lengths[k]), 3):
+            pixel_out[p] = np.int16(np.int64(raw[j]) | (np.int64(raw[j + 1]) << 8))
+            value_out[p] = raw[j + 2]
             p += 1
-    return p
+    return pixel_out, value_out, lengths, order[:b], bad

@@ -16,7 +16,6 @@ maps (sha256 runs at about 1.1 GB/s on one core here, and the shards hold under 
 
 from __future__ import annotations
 
-import itertools
 import json
 import os
 from collections.abc import Iterator, Sequence
@@ -31,7 +30,7 @@ import torch
 
 from nucvn.core.errors import NucvnError
 from nucvn.core.events import IMAGE_SHAPE, N_PIXELS
-from nucvn.data.hits import HIT_DTYPE, decode_into, gather_into
+from nucvn.data.hits import HIT_DTYPE, HitTable
 from nucvn.data.shard_format import FORMAT_VERSION, REPROCESS, SHARD_FILES, SPLITS, ShardKind, SplitName
 from nucvn.data.shard_writer import shard_sha256
 from nucvn.data.sparse import SparseBatch
@@ -86,7 +85,7 @@ class ShardDataset(torch.utils.data.Dataset):
         self._items = {k: np.asarray(self._meta[k], np.float32) for k in _ITEM_FLOAT} if len(self._meta) else {}
         self._items |= {k: np.asarray(self._meta[k], np.int64) for k in _ITEM_INT} if len(self._meta) else {}
         self._hits: list[np.ndarray] | None = None
-        self._fields: list[tuple[np.ndarray, np.ndarray]] = []
+        self._table: HitTable | None = None
 
     def _load(self, rel: str, mmap: bool = False) -> np.ndarray:
         path = self.root / rel
@@ -116,14 +115,15 @@ class ShardDataset(torch.utils.data.Dataset):
             self._hits = hits
         return self._hits
 
-    def _shard_fields(self) -> list[tuple[np.ndarray, np.ndarray]]:
-        """``(pixel, value)`` views of each shard's memory-mapped hits, made on first use."""
-        if not self._fields:
-            self._fields = [(h["pixel"], h["value"]) for h in self.hits]
-        return self._fields
+    @property
+    def table(self) -> HitTable:
+        """The shards' hits as one :class:`nucvn.data.hits.HitTable` (memory maps), made on first use."""
+        if self._table is None:
+            self._table = HitTable(self.hits, self._hit_offsets)
+        return self._table
 
     def __getstate__(self) -> dict[str, Any]:
-        return self.__dict__ | {"_hits": None, "_fields": []}
+        return self.__dict__ | {"_hits": None, "_table": None}
 
     def __len__(self) -> int:
         return int(self._offsets[-1])
@@ -142,33 +142,22 @@ class ShardDataset(torch.utils.data.Dataset):
             raise IndexError(f"indices out of range for {self.split} split of {n} events")
         return idx % max(n, 1)
 
-    def _groups(self, idx: npt.NDArray[np.int64]) -> list[tuple[int, npt.NDArray[np.int64], npt.NDArray[np.int64]]]:
-        """``(shard, events in it, their rows in the batch)`` for each shard that the checked indices
-        ``idx`` touch, in file order (shard, then event), so that reads move forward through each
-        file. Split indices are ordered like (shard, event), so one argsort orders both."""
-        if not len(idx):
-            return []
-        rows = np.argsort(idx, kind="stable")
-        ordered = idx[rows]
-        shard = np.searchsorted(self._offsets, ordered, side="right") - 1
-        bounds = [0, *(np.flatnonzero(shard[1:] != shard[:-1]) + 1).tolist(), len(idx)]
-        return [(int(shard[a]), ordered[a:b] - self._offsets[shard[a]], rows[a:b])
-                for a, b in itertools.pairwise(bounds)]
+    def _raw_indices(self, indices: Sequence[int] | npt.NDArray[np.integer]) -> npt.NDArray[np.int64]:
+        """A fresh int64 copy of ``indices``: :class:`HitTable` checks them and wraps negative ones in
+        place (up to the first out of range, which it leaves as given)."""
+        return np.array(indices, dtype=np.int64).reshape(-1)
+
+    def _out_of_range(self, indices: npt.NDArray[np.int64], bad: int) -> IndexError:
+        return IndexError(f"index {int(indices[bad])} out of range for {self.split} split of {len(self)} events")
 
     def sparse_batch(self, indices: Sequence[int] | npt.NDArray[np.integer]) -> SparseBatch:
         """The hits of events ``indices`` (row b of the batch is event ``indices[b]``), undecoded:
         what a GPU run copies to the device (:meth:`SparseBatch.decode` builds the maps there)."""
-        idx = self._indices(indices)
-        groups = self._groups(idx)
-        lengths = [np.diff(self._hit_offsets[s])[events] for s, events, _ in groups]
-        total = int(sum(int(n.sum()) for n in lengths))
-        pixel, value = np.empty(total, np.int16), np.empty(total, np.uint8)
-        at, fields = 0, self._shard_fields()
-        for s, events, _ in groups:
-            at = gather_into(*fields[s], self._hit_offsets[s], events, at, pixel, value)
-        rows = np.concatenate([r for _, _, r in groups]) if groups else np.zeros(0, np.int64)
-        return SparseBatch(torch.from_numpy(pixel), torch.from_numpy(value),
-                           torch.from_numpy(np.concatenate(lengths) if groups else np.zeros(0, np.int64)),
+        idx = self._raw_indices(indices)
+        pixel, value, lengths, rows, bad = self.table.gather(idx)
+        if bad >= 0:
+            raise self._out_of_range(idx, bad)
+        return SparseBatch(torch.from_numpy(pixel), torch.from_numpy(value), torch.from_numpy(lengths),
                            torch.from_numpy(rows), size=len(idx))
 
     def labels_of(self, indices: Sequence[int] | npt.NDArray[np.integer]) -> dict[str, torch.Tensor]:
@@ -178,11 +167,11 @@ class ShardDataset(torch.utils.data.Dataset):
 
     def images(self, indices: Sequence[int] | npt.NDArray[np.integer]) -> torch.Tensor:
         """Dense uint8 maps ``(b, 2, 100, 80)`` of events ``indices``, in order, decoded on the CPU."""
-        idx = self._indices(indices)
+        idx = self._raw_indices(indices)
         out = np.empty((len(idx), N_PIXELS), np.uint8)  # every row is written once
-        fields = self._shard_fields()
-        for s, events, rows in self._groups(idx):
-            decode_into(*fields[s], self._hit_offsets[s], events, rows, out)
+        bad = self.table.decode(idx, out)
+        if bad >= 0:
+            raise self._out_of_range(idx, bad)
         return torch.from_numpy(out).view(-1, *IMAGE_SHAPE)
 
     def batch(self, indices: Sequence[int] | npt.NDArray[np.integer]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
@@ -222,20 +211,25 @@ class ShardDataset(torch.utils.data.Dataset):
         files = [(sh[kind], kind, sh) for sh in self._shards for kind in SHARD_FILES]
         workers = max(1, min(_HASH_THREADS, os.cpu_count() or 1, len(files)))
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="shard-verify") as pool:
-            problems = list(pool.map(lambda f: self._check(*f), files))
-        for problem in problems:
+            hashes = list(pool.map(lambda f: self._hash(f[0], f[1]), files))
+        for (rel, kind, shard), got in zip(files, hashes, strict=True):
+            problem = self._problem(rel, kind, shard, got)
             if problem is not None:
                 raise NucvnError(problem)
 
-    def _check(self, rel: str, kind: ShardKind, shard: dict[str, Any]) -> str | None:
+    def _hash(self, rel: str, kind: ShardKind) -> str | OSError | ValueError:
+        """The shard file's checksum (:func:`shard_sha256`), or why it cannot be read."""
+        try:
+            return shard_sha256(self.root / rel, kind)
+        except (OSError, ValueError) as exc:
+            return exc
+
+    def _problem(self, rel: str, kind: ShardKind, shard: dict[str, Any], got: str | OSError | ValueError) -> str | None:
         """``None`` if the shard file matches ``index.json``, else the one-line complaint."""
         path = self.root / rel
-        want = shard.get("sha256", {}).get(kind)
-        try:
-            got = shard_sha256(path, kind)
-        except (OSError, ValueError) as exc:
-            return f"{path}: cannot be read ({exc}); {REPROCESS}"
-        if got == want:
+        if not isinstance(got, str):
+            return f"{path}: cannot be read ({got}); {REPROCESS}"
+        if got == shard.get("sha256", {}).get(kind):
             return None
         if kind == "hits":
             arr = self._load(rel, mmap=True)

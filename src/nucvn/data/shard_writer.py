@@ -19,6 +19,7 @@ import hashlib
 import io
 import mmap
 import os
+import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,7 @@ from nucvn.data.shard_format import SHARD_FILES, ShardKind
 __all__ = ["save_npy", "payload_sha256", "shard_sha256", "SplitWriter"]
 
 _BLOCK = 1 << 24
+_HEADER_LOCK = threading.Lock()
 
 
 def save_npy(path: Path, arr: np.ndarray) -> str:
@@ -59,15 +61,19 @@ def payload_sha256(path: Path) -> str:
     """sha256 of a ``.npy`` file's array payload (everything after its header).
 
     The payload is hashed straight from a memory map (no copy; ``hashlib`` releases the GIL, so
-    several shards hash in parallel threads), or read in 16 MiB blocks where mapping fails.
+    several shards hash in parallel threads), or read in 16 MiB blocks where mapping fails. The
+    header is parsed under a lock: numpy reads it with :func:`ast.literal_eval`, and CPython 3.11's
+    AST constructor keeps its recursion depth per interpreter, so two threads parsing at once can
+    fail with "SystemError: AST constructor recursion depth mismatch" (CPython issue 106905).
     """
     h = hashlib.sha256()
     with open(path, "rb", buffering=0) as f:
         version = np.lib.format.read_magic(f)
-        if version == (1, 0):
-            np.lib.format.read_array_header_1_0(f)
-        else:
-            np.lib.format.read_array_header_2_0(f)
+        with _HEADER_LOCK:  # numpy parses the header with ast, which CPython 3.11 cannot run in two threads
+            if version == (1, 0):
+                np.lib.format.read_array_header_1_0(f)
+            else:
+                np.lib.format.read_array_header_2_0(f)
         start = f.tell()
         size = os.fstat(f.fileno()).st_size
         if size > start:

@@ -13,7 +13,6 @@ particle transport: a detector systematic shows up without the statistical noise
 
 from __future__ import annotations
 
-import hashlib
 import multiprocessing
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ import numpy.typing as npt
 from tqdm import tqdm
 
 from nucvn import __version__
+from nucvn.core.codehash import source_digest
 from nucvn.core.errors import NucvnError
 from nucvn.core.events import FS_COSMIC, FS_OTHER, finalstate_code, pack_particles
 from nucvn.core.progress import progress_bar
@@ -50,14 +50,12 @@ def code_fingerprint() -> str:
     """sha256 of what decides the simulated bytes besides the parameters: the simulation's source
     files (``nucvn/sim``, the label and file-format modules) and the versions of numpy, numba and
     Pythia. A manifest records it, so files simulated by other code are simulated again instead of
-    reused (a changed generator keeps the parameters, not the events)."""
+    reused (a changed generator keeps the parameters, not the events). Comments and docstrings do
+    not count (:func:`nucvn.core.codehash.source_digest`): editing them leaves the data as it is."""
     from importlib.metadata import version
 
-    h = hashlib.sha256(" ".join(f"{m} {version(m)}" for m in ("numpy", "numba", "pythia8mc")).encode())
-    for path in _CODE:
-        h.update(path.name.encode())
-        h.update(path.read_bytes())
-    return h.hexdigest()
+    versions = " ".join(f"{m} {version(m)}" for m in ("numpy", "numba", "pythia8mc"))
+    return source_digest(_CODE, prefix=versions.encode())
 
 
 @dataclass

@@ -117,7 +117,10 @@ def remove_checkpoint(path: Path) -> None:
 
 
 def restore_rng_state(state: dict[str, Any]) -> None:
-    """Inverse of :func:`rng_state` (CUDA states only where CUDA is available)."""
+    """Inverse of :func:`rng_state`. CUDA states are restored where CUDA is available, device by
+    device for the devices both runs saw: a run resumed on a machine with fewer (or more) GPUs
+    than it was saved on restores what it can instead of failing."""
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
+        for device, cuda_state in enumerate(state["cuda"][: torch.cuda.device_count()]):
+            torch.cuda.set_rng_state(cuda_state, device)

@@ -69,6 +69,20 @@ def resolve_device(device: DeviceName, local_rank: int) -> torch.device:
     return torch.device("cuda", local_rank % torch.cuda.device_count())
 
 
+def bf16_autocast(device: torch.device) -> bool:
+    """Whether to run forward passes on ``device`` in bf16 autocast: on a CUDA device of compute
+    capability 8.0 or more (Ampere and later: A100, H100, RTX 30xx on), which has bf16 tensor
+    cores. Not on the CPU, and not on older GPUs (V100, T4), where autocast to bf16 either fails or
+    is emulated slower than fp32; those train in fp32."""
+    return device.type == "cuda" and torch.cuda.get_device_capability(device) >= (8, 0)
+
+
+def autocast(device: torch.device) -> torch.autocast:
+    """The mixed-precision context of every forward pass (training, validation, inference):
+    bf16 where :func:`bf16_autocast` says so, disabled (fp32) elsewhere."""
+    return torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=bf16_autocast(device))
+
+
 def init_distributed(device: DeviceName) -> DistContext:
     """Join the process group torchrun prepared (if any) and pick this rank's device."""
     world = int(os.environ.get("WORLD_SIZE", "1"))

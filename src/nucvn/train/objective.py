@@ -29,6 +29,7 @@ from torch import nn
 
 from nucvn.tasks import MultiTaskNet, Task
 from nucvn.train.config import LossWeighting
+from nucvn.train.distributed import autocast
 
 __all__ = ["SplitTargets", "Objective", "TrainStep", "BatchTargets"]
 
@@ -111,12 +112,12 @@ class TrainStep(nn.Module):
         self.net = net
         self.objective = objective
         self.world = world
-        self.device_type = device.type
+        self.device = device
 
     def forward(
         self, x: torch.Tensor, batch: BatchTargets, n_defined: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        with torch.autocast(device_type=self.device_type, dtype=torch.bfloat16, enabled=self.device_type == "cuda"):
+        with autocast(self.device):
             outputs = self.net(x)
         sums = []
         for task in self.net.tasks:

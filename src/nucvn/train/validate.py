@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from nucvn.tasks import MultiTaskNet, Task
-from nucvn.train.distributed import DistContext, all_reduce_sum
+from nucvn.train.distributed import DistContext, all_reduce_sum, autocast
 from nucvn.train.objective import Objective, SplitTargets
 
 __all__ = ["evaluate"]
@@ -32,8 +32,7 @@ def evaluate(net: MultiTaskNet, batches: Iterable[Any], targets: SplitTargets, o
     tasks = net.tasks
     loss_sums = np.zeros((len(tasks), 2))
     counts: dict[str, np.ndarray] = {}  # per task, once it has seen a batch
-    with torch.inference_mode(), torch.autocast(device_type=ctx.device.type, dtype=torch.bfloat16,
-                                                enabled=ctx.device.type == "cuda"):
+    with torch.inference_mode(), autocast(ctx.device):
         for images, indices in batches:
             outputs = net(inputs(images))
             batch = targets.gather(indices)
