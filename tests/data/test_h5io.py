@@ -258,3 +258,16 @@ def test_read_ahead_raises_reader_errors_in_the_consumer(tmp_path: Path, make_ev
     with pytest.raises(NucvnError, match=re.escape("neutrino1.h5")):
         for _ in reader.iter_chunks(16, prefetch=2):
             pass
+
+
+def test_metadata_alone_starts_no_inflating_threads(tmp_path: Path, make_event_file: Callable[..., Path],
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """Reading metadata inflates nothing, so no thread pool is made; images still read with one."""
+    from nucvn.data import h5io
+
+    made: list[int] = []
+    real = h5io.ThreadPoolExecutor
+    monkeypatch.setattr(h5io, "ThreadPoolExecutor", lambda *a, **k: made.append(1) or real(*a, **k))
+    reader = open_events(make_event_file("neutrino1.h5", 40))
+    assert len(reader.read_metadata()) == 40 and made == []
+    assert sum(len(c.images) for c in reader.iter_chunks(16)) == 40 and made == [1]

@@ -57,7 +57,7 @@ def test_out_of_range_gives_its_position_and_decodes_nothing() -> None:
 
 def test_empty_table() -> None:
     table = HitTable([], [])
-    assert table.n_events == 0
+    assert table.first.tolist() == [0]
     assert table.decode(np.zeros(0, np.int64), np.zeros((0, N_PIXELS), np.uint8)) == -1
     assert table.decode(np.array([0], np.int64), np.zeros((1, N_PIXELS), np.uint8)) == 0
     assert table.gather(np.array([0], np.int64))[-1] == 0

@@ -220,6 +220,10 @@ def test_batch_loader_pickle_and_labels(tmp_path: Path) -> None:
     assert ds[-1][0].equal(ds[len(ds) - 1][0])
     with pytest.raises(IndexError):
         ds[len(ds)]
+    for read in (ds.images, ds.sparse_batch, ds.labels_of):  # one message, naming the index, from each reader
+        message = rf"^index {-len(ds) - 1} out of range for train split of {len(ds)} events$"
+        with pytest.raises(IndexError, match=message):
+            read([0, -1, -len(ds) - 1, len(ds)])
     loader = torch.utils.data.DataLoader(ds, batch_size=32, shuffle=False)
     xb, yb = next(iter(loader))
     assert torch.equal(xb, ds.batch(range(32))[0]) and yb["numu_cc"].shape == (32,)

@@ -90,23 +90,24 @@ def _fill_hits(flat: npt.NDArray[np.uint8], words: npt.NDArray[np.uint64], rows:
 class HitTable:
     """The hits of a list of shards, for reading random batches of events across them.
 
-    Holds each shard's hits (memory maps, not copied) and ``offsets`` in
-    numba typed lists, so that a whole batch is planned and read in one compiled call: the batch's
-    events are visited in file order (sorted, so reads move forward through each file), each one
-    found in its shard by binary search. One call per batch instead of a few numpy steps and a call
-    per shard saved about 20 µs of the 140 that a batch of 128 events took (medians on the default
-    shards)."""
+    Holds each shard's hits (memory maps, not copied) and ``offsets`` in numba typed lists, so
+    that a whole batch is planned and read in one compiled call: the batch's events are visited in
+    file order (sorted, so reads move forward through each file), each one found in its shard by
+    binary search. One call per batch instead of a few numpy steps and a call per shard saved about
+    20 µs of the 140 that a batch of 128 events took (medians on the default shards).
+
+    Both readers take ``idx`` as a fresh int64 array and change it in place: negative indices
+    (counted from the end) are wrapped, up to the first one out of range."""
 
     def __init__(self, hits: Sequence[npt.NDArray[np.void]], offsets: Sequence[npt.NDArray[np.int64]]) -> None:
         self.first = np.cumsum([0, *(len(o) - 1 for o in offsets)]).astype(np.int64)
-        self.n_events = int(self.first[-1])
         # The records' bytes (contiguous, 3 per hit): a kernel reading them is faster than one
         # reading the two strided fields.
         self._lists = (_typed([np.asarray(h).view(np.uint8) for h in hits]), _typed(offsets)) if len(offsets) else None
 
     def decode(self, idx: npt.NDArray[np.int64], out: npt.NDArray[np.uint8]) -> int:
-        """Decode events ``idx`` (negative counts from the end) into the rows of ``out`` ``(b, 16000)``;
-        ``-1``, or the position in ``idx`` of the first index out of range (nothing decoded then)."""
+        """Decode events ``idx`` into the rows of ``out`` ``(b, 16000)``; ``-1``, or the position in
+        ``idx`` of the first index out of range (nothing decoded then)."""
         if self._lists is None:
             return 0 if len(idx) else -1
         return int(_decode_batch(*self._lists, self.first, idx, out))
@@ -131,22 +132,24 @@ def _typed(arrays: Sequence[np.ndarray]) -> numba.typed.List:
 
 
 @numba.njit(cache=True, nogil=True)
-def _plan(first: npt.NDArray[np.int64], idx: npt.NDArray[np.int64]) -> tuple[npt.NDArray[np.int64], int]:
-    """Wrap negative indices in place and sort: the batch rows in file order, and ``-1`` or the
-    position of the first index out of range."""
+def _plan(first: npt.NDArray[np.int64],
+          idx: npt.NDArray[np.int64]) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], int]:
+    """Wrap negative indices in place and sort: the batch rows in file order, the shard of each
+    of them, and ``-1`` or the position of the first index out of range (nothing else then)."""
     n = first[-1]
     for k in range(len(idx)):
         if idx[k] < -n or idx[k] >= n:
-            return np.zeros(0, np.int64), k
+            return np.zeros(0, np.int64), np.zeros(0, np.int64), k
         if idx[k] < 0:
             idx[k] += n
-    return np.argsort(idx, kind="mergesort").astype(np.int64), -1
+    order = np.argsort(idx, kind="mergesort").astype(np.int64)
+    return order, np.searchsorted(first, idx[order], side="right") - 1, -1
 
 
 @numba.njit(cache=True, nogil=True)
 def _touch(hits: numba.typed.List, offsets: numba.typed.List, first: npt.NDArray[np.int64],
-           idx: npt.NDArray[np.int64], order: npt.NDArray[np.int64]) -> int:
-    """Read one byte per 64-byte cache line of the hits of events ``idx``; return their sum.
+           idx: npt.NDArray[np.int64], order: npt.NDArray[np.int64], shard: npt.NDArray[np.int64]) -> int:
+    """Read one byte per 64-byte cache line of the hits of the planned events; return their sum.
 
     A batch's events lie at random places in memory (or in the page cache), so each one's first
     hits miss the CPU caches. This short loop has many misses in flight at once; the decoding loop
@@ -154,11 +157,11 @@ def _touch(hits: numba.typed.List, offsets: numba.typed.List, first: npt.NDArray
     made decoding 128 events about 25 % faster (95 against 123 µs per batch, median of 25 paired
     rounds on the default shards)."""
     acc = 0
-    for k in range(len(idx)):
-        i = idx[order[k]]
-        s = np.searchsorted(first, i, side="right") - 1
+    for k in range(len(order)):
+        s = shard[k]
         raw, off = hits[s], offsets[s]
-        for j in range(3 * off[i - first[s]], 3 * off[i - first[s] + 1], 64):
+        e = idx[order[k]] - first[s]
+        for j in range(3 * off[e], 3 * off[e + 1], 64):
             acc += raw[j]
     return acc
 
@@ -169,16 +172,16 @@ def _decode_batch(hits: numba.typed.List, offsets: numba.typed.List, first: npt.
     """Each row of ``out`` zeroed, then its event's hits written (while the row is in cache: faster
     than zeroing the whole batch first), event by event in file order, shard by shard, after
     :func:`_touch` brought the batch's hits into cache."""
-    order, bad = _plan(first, idx)
+    order, shard, bad = _plan(first, idx)
     if bad >= 0:
         return bad
-    if _touch(hits, offsets, first, idx, order) < 0:  # never: the sum is of bytes; keeps the loads
+    if _touch(hits, offsets, first, idx, order, shard) < 0:  # never: a sum of bytes; keeps the loads
         return -2
-    k, b = 0, len(idx)
+    k, b = 0, len(order)
     while k < b:
-        s = np.searchsorted(first, idx[order[k]], side="right") - 1
+        s = shard[k]
         raw, off = hits[s], offsets[s]
-        while k < b and idx[order[k]] < first[s + 1]:
+        while k < b and shard[k] == s:
             r = order[k]
             e = idx[r] - first[s]
             row = out[r]
@@ -194,9 +197,8 @@ def _gather_batch(hits: numba.typed.List, offsets: numba.typed.List, first: npt.
                   idx: npt.NDArray[np.int64]) -> tuple[
                       npt.NDArray[np.int16], npt.NDArray[np.uint8], npt.NDArray[np.int64], npt.NDArray[np.int64], int]:
     """The hits of events ``idx`` copied out in file order (two passes: lengths, then hits)."""
-    order, bad = _plan(first, idx)
-    b = len(idx) if bad < 0 else 0
-    shard = np.searchsorted(first, idx[order[:b]], side="right") - 1
+    order, shard, bad = _plan(first, idx)
+    b = len(order)
     lengths = np.empty(b, np.int64)
     for k in range(b):
         s, e = shard[k], idx[order[k]] - first[shard[k]]
@@ -211,4 +213,4 @@ def _gather_batch(hits: numba.typed.List, offsets: numba.typed.List, first: npt.
             pixel_out[p] = np.int16(np.int64(raw[j]) | (np.int64(raw[j + 1]) << 8))
             value_out[p] = raw[j + 2]
             p += 1
-    return pixel_out, value_out, lengths, order[:b], bad
+    return pixel_out, value_out, lengths, order, bad

@@ -136,15 +136,16 @@ class ShardDataset(torch.utils.data.Dataset):
         return images[0], {k: v[0] for k, v in labels.items()}
 
     def _indices(self, indices: Sequence[int] | npt.NDArray[np.integer]) -> npt.NDArray[np.int64]:
-        idx = np.asarray(indices, dtype=np.int64).reshape(-1)
+        """``indices`` checked and wrapped, for the labels (the hits' readers do this themselves)."""
+        idx = self._raw_indices(indices)
         n = len(self)
-        if len(idx) and (idx.min() < -n or idx.max() >= n):
-            raise IndexError(f"indices out of range for {self.split} split of {n} events")
+        bad = np.flatnonzero((idx < -n) | (idx >= n))
+        if len(bad):
+            raise self._out_of_range(idx, int(bad[0]))
         return idx % max(n, 1)
 
     def _raw_indices(self, indices: Sequence[int] | npt.NDArray[np.integer]) -> npt.NDArray[np.int64]:
-        """A fresh int64 copy of ``indices``: :class:`HitTable` checks them and wraps negative ones in
-        place (up to the first out of range, which it leaves as given)."""
+        """A fresh int64 copy of ``indices``, which :class:`HitTable` may change in place."""
         return np.array(indices, dtype=np.int64).reshape(-1)
 
     def _out_of_range(self, indices: npt.NDArray[np.int64], bad: int) -> IndexError:
