@@ -35,6 +35,7 @@ from nucvn.data.shards import ShardDataset
 from nucvn.inference import load_model, model_tasks
 from nucvn.report import evaluation as E
 from nucvn.report.baseline import pixel_charge
+from nucvn.report.plots import provenance
 from nucvn.report.preselection import Preselection
 from nucvn.stage_params import EvaluateParams
 from nucvn.study import run_study, score_events, shard_source
@@ -89,8 +90,7 @@ def main(argv: list[str]) -> int:
                        train_charge=np.concatenate([pixel_charge(b) for b in train.dense_blocks()] or [np.zeros(0)]),
                        score_bins=p.score_bins, roc_points=p.roc_points, gallery_events=p.gallery_events,
                        cl=p.confidence_level,
-                       footer=f"simulation | data: {origin} | model: {config['model']} | {source.description}"
-                       if origin == "sim" else f"data: {origin} | model: {config['model']} | {source.description}")
+                       footer=provenance(origin, str(config["model"]), source.description))
     write_csv(result.predictions, args.predictions)
     atomic_dir(args.plots, result.write_plots)
     write_json(result.info | {"data_source": origin, "model": str(config["model"]), "n_test": len(test)}, args.info)

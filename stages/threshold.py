@@ -22,7 +22,7 @@ from nucvn.core.errors import NucvnError
 from nucvn.data.shards import ShardDataset
 from nucvn.inference import load_model, model_tasks, predict
 from nucvn.report.evaluation import data_source
-from nucvn.report.plots import save_figure, threshold_scan_figure
+from nucvn.report.plots import provenance, save_figure, threshold_scan_figure
 from nucvn.report.stats import choose_threshold
 from nucvn.stage_params import ThresholdParams
 
@@ -70,7 +70,7 @@ def main(argv: list[str]) -> int:
         print(f"threshold {task.name}: {choice.threshold:.4f} by {p.criterion} on val: efficiency "
               f"{choice.efficiency:.4f}, "
               f"purity {choice.purity:.4f}, balanced accuracy {choice.balanced_accuracy:.4f}")
-    footer = f"data: {source} | model: {config['model']} | validation split, {len(val)} events"
+    footer = provenance(source, str(config["model"]), f"validation split, {len(val)} events")
 
     def fill(out: Path) -> None:
         for name, scan in scans.items():

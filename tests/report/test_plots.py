@@ -130,6 +130,16 @@ def test_gallery_layout_and_save(evaluation, tmp_path: Path) -> None:
     assert drawn.shape == (80, 100)
     np.testing.assert_array_equal(np.ma.filled(drawn, 0), imgs[0, 0].T)
     assert "plane" in view_axes[0].get_xlabel()
+    # A long caption stays inside the figure, and the footer below every axis label.
+    long_caption = "false positive: true nutau_cc, E_nu 13.04 GeV, E_lep 10.86 GeV, score 1.000"
+    wide = gallery_figure(imgs, [long_caption] * len(imgs), title="wrong", footer=FOOTER)
+    wide.canvas.draw()  # the constrained layout runs at drawing time
+    renderer = wide.canvas.get_renderer()
+    caption = next(t for a in wide.axes for t in (a.title, a._left_title) if t.get_text() == long_caption)
+    assert caption.get_window_extent(renderer).x0 >= 0
+    footer_top = wide.texts[-1].get_window_extent(renderer).y1
+    assert all(a.xaxis.label.get_window_extent(renderer).y0 > footer_top for a in wide.axes if a.images)
+    plt.close(wide)
     with pytest.raises(ValueError, match=r"\[view\]\[plane\]\[cell\]"):
         gallery_figure(imgs.reshape(len(imgs), 100, 80, 2), ["a"] * len(imgs))
     out = P.save_figure(fig, tmp_path / "g.png")
@@ -146,3 +156,10 @@ def test_evaluation_figures_cover_every_table(evaluation) -> None:
     for name, fig in figs.items():
         assert FOOTER in _texts(fig), name
         assert fig.axes[0].get_xlabel() and fig.axes[0].get_ylabel(), name
+
+
+def test_footer_says_simulation_only_for_simulated_events() -> None:
+    assert P.provenance("sim", "cvn2v", "test split, 10 events") == \
+        "simulation | data: sim | model: cvn2v | test split, 10 events"
+    assert P.provenance("url", "cvn2v", "validation split, 5 events") == \
+        "data: url | model: cvn2v | validation split, 5 events"

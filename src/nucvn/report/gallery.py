@@ -19,9 +19,10 @@ import numpy.typing as npt
 import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.image import AxesImage
+from matplotlib.layout_engine import ConstrainedLayoutEngine
 
 from nucvn.core.events import IMAGE_SHAPE
-from nucvn.report.display import draw_views
+from nucvn.report.display import VIEW_NAMES, draw_views
 from nucvn.report.plots import add_footer
 
 __all__ = ["gallery_figure", "most_confidently_wrong"]
@@ -50,12 +51,21 @@ def gallery_figure(
     if len(captions) != n:
         raise ValueError(f"{len(captions)} captions for {n} events")
     top = float(vmax) if vmax is not None else float(max(int(imgs.max()), 1))
-    fig, axes = plt.subplots(n, 2, figsize=(10, 2.9 * n + 0.6), layout="constrained", squeeze=False)
+    height = 2.9 * n + 0.8
+    fig, axes = plt.subplots(n, 2, figsize=(10, height), layout="constrained", squeeze=False)
+    engine = fig.get_layout_engine()
+    if isinstance(engine, ConstrainedLayoutEngine):  # keep the bottom 0.25 inch for the footer
+        engine.set(rect=(0.0, 0.25 / height, 1.0, 1.0 - 0.25 / height))
     artist: AxesImage | None = None
     for i in range(n):
         artist = draw_views(axes[i], imgs[i], vmax=top)
-        axes[i][0].set_title(f"{captions[i]}  |  X-Z view", fontsize=8)
-        axes[i][1].set_title("Y-Z view", fontsize=8)
+        # The caption is wider than a panel: it starts at the left panel's edge and runs on over
+        # the gap (centred, it was cut at the figure's edge); the views are named inside the panels.
+        for ax, view in zip(axes[i], VIEW_NAMES, strict=True):
+            ax.set_title("")
+            ax.text(0.98, 0.96, view, transform=ax.transAxes, ha="right", va="top", fontsize=7,
+                    bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.8, "pad": 1})
+        axes[i][0].set_title(captions[i], fontsize=8, loc="left")
     assert artist is not None  # n > 0 (the n == 0 case returned above)
     fig.colorbar(artist, ax=axes.ravel().tolist(), label="pixel value (ADC counts, 8 bit)", shrink=0.6)
     if title:

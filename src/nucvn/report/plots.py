@@ -30,6 +30,7 @@ __all__ = [
     "CATEGORY_LABELS",
     "variable_label",
     "variable_title",
+    "provenance",
     "add_footer",
     "save_figure",
     "roc_figure",
@@ -80,6 +81,12 @@ def variable_label(name: str) -> str:
 def variable_title(name: str) -> str:
     """A variable's name for a title: its axis label without the unit."""
     return variable_label(name).split(" (", 1)[0]
+
+
+def provenance(origin: str, model: str, sample: str) -> str:
+    """A figure's footer: where the events came from (led by "simulation" when they are
+    simulated, so a plot of simulated events always says so), the model and the sample."""
+    return f"{'simulation | ' if origin == 'sim' else ''}data: {origin} | model: {model} | {sample}"
 
 
 def add_footer(fig: Figure, footer: str) -> None:
